@@ -1,0 +1,6 @@
+#pragma once
+
+namespace ix
+{
+    int getFreePort();
+} // namespace ix

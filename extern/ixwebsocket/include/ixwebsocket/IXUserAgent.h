@@ -1,0 +1,7 @@
+#pragma once
+#include <string>
+
+namespace ix
+{
+    std::string userAgent();
+} // namespace ix

@@ -1,0 +1,133 @@
+#pragma once
+// ix::WebSocket: a client connection, or the server's object for one accepted
+// connection. Same public API as upstream IXWebSocket; the implementation runs
+// on a shared event loop instead of a thread per object.
+#include "IXProgressCallback.h"
+#include "IXSocketTLSOptions.h"
+#include "IXWebSocketCloseConstants.h"
+#include "IXWebSocketErrorInfo.h"
+#include "IXWebSocketHttpHeaders.h"
+#include "IXWebSocketInitResult.h"
+#include "IXWebSocketMessage.h"
+#include "IXWebSocketPerMessageDeflateOptions.h"
+#include "IXWebSocketSendData.h"
+#include "IXWebSocketSendInfo.h"
+#include "IXWebSocketTransport.h"
+#include "IXWebSocketVersion.h"
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ix
+{
+    enum class ReadyState
+    {
+        Connecting = 0,
+        Open = 1,
+        Closing = 2,
+        Closed = 3
+    };
+
+    using OnMessageCallback = std::function<void(const WebSocketMessagePtr&)>;
+    using OnTrafficTrackerCallback = std::function<void(size_t size, bool incoming)>;
+
+    namespace detail
+    {
+        class ClientDriver;
+        class Connection;
+    }
+
+    class WebSocket
+    {
+    public:
+        WebSocket();
+        ~WebSocket();
+        WebSocket(const WebSocket&) = delete;
+        WebSocket& operator=(const WebSocket&) = delete;
+
+        void setUrl(const std::string& url);
+        const std::string getUrl() const;
+        void setExtraHeaders(const WebSocketHttpHeaders& headers);
+        void setPerMessageDeflateOptions(const WebSocketPerMessageDeflateOptions& perMessageDeflateOptions);
+        const WebSocketPerMessageDeflateOptions getPerMessageDeflateOptions() const;
+        void enablePerMessageDeflate();
+        void disablePerMessageDeflate();
+        void setTLSOptions(const SocketTLSOptions& socketTLSOptions);
+        void setPingMessage(const std::string& sendMessage, SendMessageKind pingType = SendMessageKind::Ping);
+        const std::string getPingMessage() const;
+        void setPingInterval(int pingIntervalSecs);
+        int getPingInterval() const;
+        void enablePong();
+        void disablePong();
+        void addSubProtocol(const std::string& subProtocol);
+        const std::vector<std::string>& getSubProtocols();
+        void setHandshakeTimeout(int handshakeTimeoutSecs);
+
+        // Starts connecting (and reconnecting) in the background. Non-blocking.
+        void start();
+        // Closes and waits for the close handshake (bounded). Safe from callbacks.
+        void stop(uint16_t code = WebSocketCloseConstants::kNormalClosureCode,
+                  const std::string& reason = WebSocketCloseConstants::kNormalClosureMessage);
+        // Synchronous handshake with a timeout in seconds.
+        WebSocketInitResult connect(int timeoutSecs);
+        // Blocks until the connection is closed and will not reconnect.
+        void run();
+
+        WebSocketSendInfo send(const std::string& data, bool binary = false,
+                               const OnProgressCallback& onProgressCallback = nullptr);
+        WebSocketSendInfo sendBinary(const std::string& data,
+                                     const OnProgressCallback& onProgressCallback = nullptr);
+        WebSocketSendInfo sendBinary(const IXWebSocketSendData& data,
+                                     const OnProgressCallback& onProgressCallback = nullptr);
+        WebSocketSendInfo sendText(const std::string& text,
+                                   const OnProgressCallback& onProgressCallback = nullptr);
+        WebSocketSendInfo sendUtf8Text(const std::string& text,
+                                       const OnProgressCallback& onProgressCallback = nullptr);
+        WebSocketSendInfo sendUtf8Text(const IXWebSocketSendData& text,
+                                       const OnProgressCallback& onProgressCallback = nullptr);
+        WebSocketSendInfo ping(const std::string& text, SendMessageKind pingType = SendMessageKind::Ping);
+
+        void close(uint16_t code = WebSocketCloseConstants::kNormalClosureCode,
+                   const std::string& reason = WebSocketCloseConstants::kNormalClosureMessage);
+
+        void setOnMessageCallback(const OnMessageCallback& callback);
+        bool isOnMessageCallbackRegistered() const;
+        static void setTrafficTrackerCallback(const OnTrafficTrackerCallback& callback);
+        static void resetTrafficTrackerCallback();
+
+        ReadyState getReadyState() const;
+        static std::string readyStateToString(ReadyState readyState);
+
+        size_t bufferedAmount() const;
+
+        void enableAutomaticReconnection();
+        void disableAutomaticReconnection();
+        bool isAutomaticReconnectionEnabled() const;
+        void setMaxWaitBetweenReconnectionRetries(uint32_t maxWaitBetweenReconnectionRetries);
+        void setMinWaitBetweenReconnectionRetries(uint32_t minWaitBetweenReconnectionRetries);
+        uint32_t getMaxWaitBetweenReconnectionRetries() const;
+        uint32_t getMinWaitBetweenReconnectionRetries() const;
+        void setAutoThreadName(bool enabled);
+
+#ifdef IXWS_ENGINE_EXTENSIONS
+        // ----- ixws extensions (not in upstream) -----
+        // Largest incoming message (bytes, after reassembly); 0 = unlimited.
+        // A larger message fails the connection with 1009 "Message too big".
+        void setMaxMessageSize(size_t bytes);
+        size_t getMaxMessageSize() const;
+        // Seconds without a pong after a heartbeat ping before closing with 1011
+        // "Ping timeout"; <= 0 means upstream's rule (one ping interval).
+        void setPingTimeout(int pingTimeoutSecs);
+        int getPingTimeout() const;
+#endif
+
+    private:
+        friend class WebSocketServer;
+        struct Config;
+        std::shared_ptr<detail::ClientDriver> _driver;
+    };
+} // namespace ix

@@ -1,0 +1,45 @@
+#pragma once
+#include "IXWebSocketCloseInfo.h"
+#include "IXWebSocketErrorInfo.h"
+#include "IXWebSocketMessageType.h"
+#include "IXWebSocketOpenInfo.h"
+#include <memory>
+#include <string>
+
+namespace ix
+{
+    struct WebSocketMessage
+    {
+        WebSocketMessageType type;
+        // Refers to engine-owned storage, valid only during the callback.
+        const std::string& str;
+        size_t wireSize;
+        WebSocketErrorInfo errorInfo;
+        WebSocketOpenInfo openInfo;
+        WebSocketCloseInfo closeInfo;
+        bool binary;
+
+        WebSocketMessage(WebSocketMessageType t,
+                         const std::string& s,
+                         size_t w,
+                         WebSocketErrorInfo e,
+                         WebSocketOpenInfo o,
+                         WebSocketCloseInfo c,
+                         bool b = false)
+            : type(t), str(s), wireSize(w), errorInfo(std::move(e)), openInfo(std::move(o)),
+              closeInfo(std::move(c)), binary(b)
+        {
+        }
+
+        // A reference to a temporary would dangle.
+        WebSocketMessage(WebSocketMessageType,
+                         std::string&&,
+                         size_t,
+                         WebSocketErrorInfo,
+                         WebSocketOpenInfo,
+                         WebSocketCloseInfo,
+                         bool = false) = delete;
+    };
+
+    using WebSocketMessagePtr = std::unique_ptr<WebSocketMessage>;
+} // namespace ix

@@ -1,0 +1,71 @@
+#pragma once
+#include "IXSocketServer.h"
+#include "IXWebSocket.h"
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+namespace ix
+{
+    class WebSocketServer : public SocketServer
+    {
+    public:
+        using OnConnectionCallback =
+            std::function<void(std::weak_ptr<WebSocket>, std::shared_ptr<ConnectionState>)>;
+        using OnClientMessageCallback = std::function<void(
+            std::shared_ptr<ConnectionState>, WebSocket&, const WebSocketMessagePtr&)>;
+
+        WebSocketServer(int port = SocketServer::kDefaultPort,
+                        const std::string& host = SocketServer::kDefaultHost,
+                        int backlog = SocketServer::kDefaultTcpBacklog,
+                        size_t maxConnections = SocketServer::kDefaultMaxConnections,
+                        int handshakeTimeoutSecs = WebSocketServer::kDefaultHandShakeTimeoutSecs,
+                        int addressFamily = SocketServer::kDefaultAddressFamily,
+                        int pingIntervalSeconds = WebSocketServer::kPingIntervalSeconds,
+                        int sendTimeoutSeconds = -1);
+        virtual ~WebSocketServer();
+
+        // Closes every client with 1000 "Normal closure", waits for their close
+        // handshakes (bounded), then stops the loop. Safe to call from a callback.
+        virtual void stop() final;
+
+        void enablePong();
+        void disablePong();
+        void disablePerMessageDeflate();
+
+        void setOnConnectionCallback(const OnConnectionCallback& callback);
+        void setOnClientMessageCallback(const OnClientMessageCallback& callback);
+
+        // Connections that completed the handshake and are not yet closed.
+        std::set<std::shared_ptr<WebSocket>> getClients();
+
+        void makeBroadcastServer();
+        bool listenAndStart();
+
+        int getHandshakeTimeoutSecs();
+        bool isPongEnabled();
+        bool isPerMessageDeflateEnabled();
+
+        static const int kDefaultHandShakeTimeoutSecs;
+
+#ifdef IXWS_ENGINE_EXTENSIONS
+        // ----- ixws extensions (not in upstream) -----
+        // Largest incoming message per connection; 0 = unlimited (close 1009).
+        void setMaxMessageSize(size_t bytes);
+        size_t getMaxMessageSize() const;
+        // stop() with a chosen close code/reason and a bound (ms) on the wait for
+        // close handshakes before the remaining connections are dropped.
+        void stop(uint16_t code, const std::string& reason, int timeoutMs);
+#endif
+
+    private:
+        static const int kPingIntervalSeconds;
+        void handleAcceptedSocket(int fd, std::shared_ptr<ConnectionState> state) override;
+        size_t getConnectedClientsCount() override;
+
+        struct Impl;
+        std::shared_ptr<Impl> _impl;
+    };
+} // namespace ix

@@ -1,0 +1,11 @@
+#pragma once
+
+namespace ix
+{
+    enum class SendMessageKind
+    {
+        Text,
+        Binary,
+        Ping
+    };
+} // namespace ix

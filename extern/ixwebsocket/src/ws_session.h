@@ -1,0 +1,115 @@
+#pragma once
+// The RFC 6455 protocol state machine after the opening handshake, Sans-I/O:
+// bytes from the peer go in, events and bytes for the peer come out. It knows
+// nothing of sockets, threads or timers.
+//
+// Thread model: the owner serialises every call (the connection holds one mutex
+// around a session), and events are handed back in a vector so user callbacks
+// run after that mutex is released.
+#include "frame_codec.h"
+#include "utf8.h"
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ix::detail
+{
+    enum class Role { Client, Server };
+
+    struct SessionEvent
+    {
+        enum class Kind { Message, Fragment, Ping, Pong, Close };
+        Kind kind = Kind::Message;
+        bool binary = false;    // Message: opcode was binary
+        std::string data;       // Message: the whole payload; Ping/Pong: the payload
+        size_t wireSize = 0;    // payload bytes as received on the wire
+        // Close (emitted exactly once, when the close handshake has finished or the
+        // connection was failed): the final close status of the connection.
+        uint16_t code = 0;
+        std::string reason;
+        bool remote = false;    // the peer started the closing handshake
+    };
+
+    class WsSession
+    {
+    public:
+        struct Config
+        {
+            Role role = Role::Client;
+            bool autoPong = true;        // answer pings automatically
+            uint64_t maxMessageSize = 0; // 0: unlimited; exceeded -> close 1009
+            bool deflateNegotiated = false; // RSV1 allowed on first data frames (issue 3)
+        };
+
+        enum class State
+        {
+            Open,       // data flows both ways
+            Closing,    // we sent a Close and wait for the peer's
+            Closed      // close handshake done (or connection failed): the
+                        // transport should be shut down once `out` is flushed
+        };
+
+        explicit WsSession(const Config& config);
+
+        // Consumes bytes from the peer. Appends frames to send (pongs, close
+        // replies, close frames for protocol errors) to `out`, and events to
+        // `events`. Never throws on bad input: protocol violations fail the
+        // connection with 1002 (protocol), 1007 (bad UTF-8) or 1009 (too big),
+        // emitting a Close event with remote=false. Bytes after the session is
+        // Closed are ignored.
+        void receive(const char* data, size_t size, std::string& out,
+                     std::vector<SessionEvent>& events);
+
+        // Appends one data message as a single frame. Returns false (and appends
+        // nothing) unless the state is Open. Text is not validated here.
+        bool sendMessage(bool binary, const char* data, size_t size, std::string& out);
+
+        // Ping or Pong with a payload of at most 125 bytes; false otherwise or when
+        // not Open.
+        bool sendControl(uint8_t opcode, const char* data, size_t size, std::string& out);
+
+        // Starts the closing handshake: appends Close(code, reason) and moves to
+        // Closing. The reason is truncated to fit 123 bytes on a code point
+        // boundary. A code of 1005 sends an empty close payload. Returns false
+        // when not Open.
+        bool startClose(uint16_t code, const std::string& reason, std::string& out);
+
+        // The transport ended without a finished close handshake (EOF, error,
+        // timeout): moves to Closed and emits the Close event with the given
+        // status (e.g. 1006 "Abnormal closure") unless one was already emitted.
+        void transportClosed(uint16_t code, const std::string& reason,
+                             std::vector<SessionEvent>& events);
+
+        State state() const { return _state; }
+        // Bytes of incomplete message data buffered so far.
+        size_t bufferedIncoming() const { return _message.size() + _frame.size(); }
+
+    private:
+        void fail(uint16_t code, const std::string& reason, std::string& out,
+                  std::vector<SessionEvent>& events);
+        bool handleHeader(std::string& out, std::vector<SessionEvent>& events);
+        void handleFrameEnd(std::string& out, std::vector<SessionEvent>& events);
+        void handleClose(std::string& out, std::vector<SessionEvent>& events);
+        void emitClose(uint16_t code, const std::string& reason, bool remote,
+                       std::vector<SessionEvent>& events);
+
+        Config _config;
+        State _state = State::Open;
+        bool _closeEmitted = false;
+        uint16_t _sentCode = 0;
+        std::string _sentReason;
+
+        // Receive side
+        std::string _headerBuf;       // bytes of an incomplete frame header
+        FrameHeader _header;
+        bool _inFrame = false;
+        uint64_t _frameRemaining = 0;
+        uint64_t _frameOffset = 0;    // for unmasking in pieces
+        std::string _frame;           // payload of the current control frame
+        bool _inMessage = false;      // a fragmented data message is in progress
+        bool _messageBinary = false;
+        std::string _message;         // payload of the current data message
+        size_t _messageWireSize = 0;
+        Utf8Validator _utf8;
+    };
+} // namespace ix::detail
