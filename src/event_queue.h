@@ -1,0 +1,79 @@
+// Process-wide queue that carries engine events to the Python dispatcher.
+//
+// Engine callbacks run on engine threads and never hold the GIL: they only build
+// a plain C++ Event and push it here. The Python side calls next_events(), which
+// waits with the GIL released and converts a whole batch at once.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ixws
+{
+    // Same numbering as ix::WebSocketMessageType.
+    enum class EventKind : uint8_t
+    {
+        Message = 0,
+        Open = 1,
+        Close = 2,
+        Error = 3,
+        Ping = 4,
+        Pong = 5,
+        Fragment = 6
+    };
+
+    struct Event
+    {
+        EventKind kind = EventKind::Message;
+        int64_t ref = 0;        // the Python object's ref (servers < 0, clients > 0)
+        int64_t connection = 0; // server: connection id; client: its own ref
+        std::string payload;    // message / ping / pong data
+        bool binary = false;
+        size_t wireSize = 0;
+        bool decompressionError = false;
+        // close
+        uint16_t closeCode = 0;
+        std::string closeReason;
+        bool closeRemote = false;
+        // open
+        std::string uri;
+        std::vector<std::pair<std::string, std::string>> headers;
+        std::string protocol;
+        // error
+        std::string errorReason;
+        int httpStatus = 0;
+        double waitTime = 0;
+        uint32_t retries = 0;
+    };
+
+    class EventQueue
+    {
+    public:
+        void push(Event&& event);
+
+        // Waits up to timeoutSeconds (< 0: forever) for events or a wake-up, then
+        // returns everything queued so far (possibly nothing).
+        std::deque<Event> takeAll(double timeoutSeconds);
+
+        // Makes one pending or the next takeAll() return at once.
+        void wake();
+
+        size_t size();
+
+    private:
+        std::mutex _mutex;
+        std::condition_variable _cond;
+        std::deque<Event> _events;
+        bool _woken = false;
+    };
+
+    // The single queue of the process. Never destroyed, so an engine thread that
+    // outlives interpreter shutdown can still push safely.
+    EventQueue& globalQueue();
+} // namespace ixws

@@ -1,0 +1,274 @@
+// The _ixws extension module: event queue access, engine info, and the
+// ServerCore / ClientCore classes (registered from the other translation units).
+#include "binding_common.h"
+#include "event_queue.h"
+
+#include <ixwebsocket/IXWebSocketVersion.h>
+
+#include <pybind11/stl.h>
+
+#ifndef IXWS_ENGINE_NAME
+#define IXWS_ENGINE_NAME "bundled"
+#endif
+
+namespace ixws
+{
+    // ---------------------------------------------------------------- helpers
+
+    Event eventFromMessage(int64_t ref, int64_t connection, const ix::WebSocketMessagePtr& msg)
+    {
+        Event ev;
+        ev.ref = ref;
+        ev.connection = connection;
+        switch (msg->type)
+        {
+            case ix::WebSocketMessageType::Message: ev.kind = EventKind::Message; break;
+            case ix::WebSocketMessageType::Open: ev.kind = EventKind::Open; break;
+            case ix::WebSocketMessageType::Close: ev.kind = EventKind::Close; break;
+            case ix::WebSocketMessageType::Error: ev.kind = EventKind::Error; break;
+            case ix::WebSocketMessageType::Ping: ev.kind = EventKind::Ping; break;
+            case ix::WebSocketMessageType::Pong: ev.kind = EventKind::Pong; break;
+            case ix::WebSocketMessageType::Fragment: ev.kind = EventKind::Fragment; break;
+        }
+        switch (ev.kind)
+        {
+            case EventKind::Message:
+            case EventKind::Ping:
+            case EventKind::Pong:
+            case EventKind::Fragment:
+                // msg->str is engine storage that dies with the callback: copy once.
+                ev.payload.assign(msg->str.data(), msg->str.size());
+                ev.binary = msg->binary;
+                ev.wireSize = msg->wireSize;
+                ev.decompressionError = msg->errorInfo.decompressionError;
+                break;
+            case EventKind::Open:
+                ev.uri = msg->openInfo.uri;
+                ev.protocol = msg->openInfo.protocol;
+                ev.headers.reserve(msg->openInfo.headers.size());
+                for (const auto& kv : msg->openInfo.headers) ev.headers.emplace_back(kv.first, kv.second);
+                break;
+            case EventKind::Close:
+                ev.closeCode = msg->closeInfo.code;
+                ev.closeReason = msg->closeInfo.reason;
+                ev.closeRemote = msg->closeInfo.remote;
+                break;
+            case EventKind::Error:
+                ev.errorReason = msg->errorInfo.reason;
+                ev.httpStatus = msg->errorInfo.http_status;
+                ev.waitTime = msg->errorInfo.wait_time;
+                ev.retries = msg->errorInfo.retries;
+                ev.decompressionError = msg->errorInfo.decompressionError;
+                break;
+        }
+        return ev;
+    }
+
+    SendPayload::SendPayload(const py::handle& obj)
+    {
+        PyObject* o = obj.ptr();
+        if (PyUnicode_Check(o))
+        {
+            Py_ssize_t n = 0;
+            // The UTF-8 form is cached inside the str object and lives as long as
+            // the object does; _owner keeps it alive while the GIL is released.
+            const char* p = PyUnicode_AsUTF8AndSize(o, &n);
+            if (p == nullptr)
+            {
+                PyErr_Clear();
+                throw py::value_error(
+                    "cannot send text: the str is not valid UTF-8 (it contains a lone surrogate)");
+            }
+            _owner = py::reinterpret_borrow<py::object>(obj);
+            _data = p;
+            _size = static_cast<size_t>(n);
+            _binary = false;
+            return;
+        }
+        if (PyBytes_Check(o))
+        {
+            _owner = py::reinterpret_borrow<py::object>(obj);
+            _data = PyBytes_AS_STRING(o);
+            _size = static_cast<size_t>(PyBytes_GET_SIZE(o));
+            _binary = true;
+            return;
+        }
+        if (PyObject_CheckBuffer(o))
+        {
+            if (PyObject_GetBuffer(o, &_view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+            _hasView = true;
+            _owner = py::reinterpret_borrow<py::object>(obj);
+            _data = static_cast<const char*>(_view.buf);
+            _size = static_cast<size_t>(_view.len);
+            _binary = true;
+            return;
+        }
+        throw py::type_error(std::string("data must be str or bytes-like, not ") +
+                             Py_TYPE(o)->tp_name);
+    }
+
+    SendPayload::~SendPayload()
+    {
+        if (_hasView) PyBuffer_Release(&_view);
+    }
+
+    // Decodes bytes the engine has already validated as UTF-8 (text messages,
+    // close reasons). The strict decoder has an ASCII fast path; on the rare
+    // invalid input (e.g. an unvalidated peer under upstream) fall back to
+    // surrogateescape so nothing is lost and nothing raises.
+    py::object decodeText(const std::string& s)
+    {
+        PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+        if (o == nullptr)
+        {
+            PyErr_Clear();
+            o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogateescape");
+            if (o == nullptr) throw py::error_already_set();
+        }
+        return py::reinterpret_steal<py::object>(o);
+    }
+
+    py::dict sendInfoToDict(const ix::WebSocketSendInfo& info)
+    {
+        py::dict d;
+        d["success"] = py::bool_(info.success);
+        d["compressionError"] = py::bool_(info.compressionError);
+        d["payloadSize"] = py::int_(info.payloadSize);
+        d["wireSize"] = py::int_(info.wireSize);
+        return d;
+    }
+
+    ix::SocketTLSOptions tlsOptionsFromDict(const py::dict& d)
+    {
+        ix::SocketTLSOptions o;
+        if (d.contains("certFile")) o.certFile = d["certFile"].cast<std::string>();
+        if (d.contains("keyFile")) o.keyFile = d["keyFile"].cast<std::string>();
+        if (d.contains("caFile")) o.caFile = d["caFile"].cast<std::string>();
+        if (d.contains("ciphers")) o.ciphers = d["ciphers"].cast<std::string>();
+        if (d.contains("tls")) o.tls = d["tls"].cast<bool>();
+        if (d.contains("disable_hostname_validation"))
+            o.disable_hostname_validation = d["disable_hostname_validation"].cast<bool>();
+        return o;
+    }
+
+    // ------------------------------------------------------ event conversion
+
+    namespace
+    {
+        // Interned event type names, created once and kept for the process life.
+        PyObject* g_typeNames[7] = {};
+
+        void initTypeNames()
+        {
+            static const char* names[7] = {"message", "open", "close", "error", "ping", "pong", "fragment"};
+            for (int i = 0; i < 7; ++i)
+            {
+                if (g_typeNames[i] == nullptr)
+                {
+                    g_typeNames[i] = PyUnicode_InternFromString(names[i]);
+                    if (g_typeNames[i] == nullptr) throw py::error_already_set();
+                }
+            }
+        }
+
+        py::object toBytes(const std::string& s)
+        {
+            PyObject* o = PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+            if (o == nullptr) throw py::error_already_set();
+            return py::reinterpret_steal<py::object>(o);
+        }
+
+        // Tuple layouts (all start with type, ref, connection):
+        //   message/ping/pong/fragment: (type, ref, conn, data, binary, wireSize, decompressionError)
+        //   open:  (type, ref, conn, uri, headers: dict, protocol)
+        //   close: (type, ref, conn, code, reason, remote)
+        //   error: (type, ref, conn, reason, http_status, wait_time, retries, decompressionError)
+        py::tuple toTuple(const Event& ev)
+        {
+            py::object type = py::reinterpret_borrow<py::object>(g_typeNames[static_cast<int>(ev.kind)]);
+            py::int_ ref(ev.ref);
+            py::int_ conn(ev.connection);
+            switch (ev.kind)
+            {
+                case EventKind::Message:
+                case EventKind::Ping:
+                case EventKind::Pong:
+                case EventKind::Fragment:
+                {
+                    py::object data = ev.binary ? toBytes(ev.payload) : decodeText(ev.payload);
+                    return py::make_tuple(type, ref, conn, data, py::bool_(ev.binary),
+                                          py::int_(ev.wireSize), py::bool_(ev.decompressionError));
+                }
+                case EventKind::Open:
+                {
+                    py::dict headers;
+                    for (const auto& kv : ev.headers) headers[decodeText(kv.first)] = decodeText(kv.second);
+                    return py::make_tuple(type, ref, conn, decodeText(ev.uri), headers,
+                                          decodeText(ev.protocol));
+                }
+                case EventKind::Close:
+                    return py::make_tuple(type, ref, conn, py::int_(ev.closeCode),
+                                          decodeText(ev.closeReason), py::bool_(ev.closeRemote));
+                case EventKind::Error:
+                    return py::make_tuple(type, ref, conn, decodeText(ev.errorReason),
+                                          py::int_(ev.httpStatus), py::float_(ev.waitTime),
+                                          py::int_(ev.retries), py::bool_(ev.decompressionError));
+            }
+            return py::tuple();
+        }
+
+        py::list nextEvents(double timeoutSeconds)
+        {
+            std::deque<Event> batch;
+            {
+                py::gil_scoped_release release;
+                batch = globalQueue().takeAll(timeoutSeconds);
+            }
+            py::list out(batch.size());
+            size_t i = 0;
+            for (const Event& ev : batch)
+            {
+                PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), toTuple(ev).release().ptr());
+                ++i;
+            }
+            return out;
+        }
+
+        py::dict engineInfo()
+        {
+            py::dict d;
+            d["engine"] = IXWS_ENGINE_NAME;
+            d["version"] = IX_WEBSOCKET_VERSION;
+#ifdef IXWS_ENGINE_EXTENSIONS
+            d["extensions"] = true;
+#ifdef IXWS_ENGINE_VERSION
+            d["engine_version"] = IXWS_ENGINE_VERSION;
+#endif
+#else
+            d["extensions"] = false;
+#endif
+            return d;
+        }
+    } // namespace
+} // namespace ixws
+
+PYBIND11_MODULE(_ixws, m)
+{
+    namespace py = pybind11;
+    m.doc() = "ixws engine binding: WebSocket server/client cores and the process-wide event queue";
+
+    ixws::initTypeNames();
+
+    m.def("next_events", &ixws::nextEvents, py::arg("timeout_seconds") = -1.0,
+          "Wait (GIL released) up to timeout_seconds (< 0: forever) for engine events or a "
+          "wake(), and return every queued event as a list of tuples.");
+    m.def("wake", [] { ixws::globalQueue().wake(); },
+          "Make a waiting (or the next) next_events() call return at once.");
+    m.def("pending_events", [] { return ixws::globalQueue().size(); },
+          "Number of events queued and not yet taken.");
+    m.def("engine_info", &ixws::engineInfo,
+          "Which engine the module was built with: {engine, version, extensions}.");
+
+    ixws::registerServer(m);
+    ixws::registerClient(m);
+}

@@ -1,0 +1,457 @@
+// ServerCore: an ix::WebSocketServer whose connections are named by small
+// integer ids (lowest free id first) and whose events go to the event queue.
+#include "binding_common.h"
+
+#include <ixwebsocket/IXConnectionState.h>
+#include <ixwebsocket/IXWebSocketServer.h>
+
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace ixws
+{
+    namespace
+    {
+        bool sameOwner(const std::weak_ptr<ix::WebSocket>& a, const std::weak_ptr<ix::WebSocket>& b)
+        {
+            return !a.owner_before(b) && !b.owner_before(a);
+        }
+
+        // Connection ids of one server. Shared with the engine callbacks, which may
+        // run on many threads (upstream uses a thread per connection).
+        class ConnectionRegistry
+        {
+        public:
+            explicit ConnectionRegistry(int64_t ref) : ref(ref) {}
+
+            const int64_t ref;
+
+            int64_t add(const std::weak_ptr<ix::WebSocket>& ws)
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                int64_t id;
+                if (!_freeIds.empty())
+                {
+                    id = *_freeIds.begin();
+                    _freeIds.erase(_freeIds.begin());
+                }
+                else
+                {
+                    id = _nextId++;
+                }
+                _connections[id] = ws;
+                return id;
+            }
+
+            // Releases id if it still belongs to ws (a pruned id may have been
+            // handed to a newer connection in the meantime).
+            void remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                auto it = _connections.find(id);
+                if (it == _connections.end() || !sameOwner(it->second, ws)) return;
+                _connections.erase(it);
+                releaseLocked(id);
+            }
+
+            std::vector<int64_t> ids()
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                pruneLocked();
+                std::vector<int64_t> out;
+                out.reserve(_connections.size());
+                for (const auto& kv : _connections) out.push_back(kv.first);
+                return out;
+            }
+
+            std::vector<std::pair<int64_t, std::shared_ptr<ix::WebSocket>>> all()
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                std::vector<std::pair<int64_t, std::shared_ptr<ix::WebSocket>>> out;
+                out.reserve(_connections.size());
+                for (const auto& kv : _connections)
+                {
+                    if (auto ws = kv.second.lock()) out.emplace_back(kv.first, std::move(ws));
+                }
+                return out;
+            }
+
+            std::shared_ptr<ix::WebSocket> find(int64_t id)
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                auto it = _connections.find(id);
+                if (it == _connections.end()) return nullptr;
+                return it->second.lock();
+            }
+
+            void prune()
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                pruneLocked();
+            }
+
+        private:
+            void releaseLocked(int64_t id)
+            {
+                _freeIds.insert(id);
+                // Keep the free set small: ids at the top are given back to _nextId.
+                while (!_freeIds.empty() && *_freeIds.rbegin() == _nextId - 1)
+                {
+                    _freeIds.erase(std::prev(_freeIds.end()));
+                    --_nextId;
+                }
+            }
+
+            // Entries whose WebSocket is gone never got their Close event; forget them.
+            void pruneLocked()
+            {
+                for (auto it = _connections.begin(); it != _connections.end();)
+                {
+                    if (it->second.expired())
+                    {
+                        int64_t id = it->first;
+                        it = _connections.erase(it);
+                        releaseLocked(id);
+                    }
+                    else
+                    {
+                        ++it;
+                    }
+                }
+            }
+
+            std::mutex _mutex;
+            std::map<int64_t, std::weak_ptr<ix::WebSocket>> _connections;
+            std::set<int64_t> _freeIds;
+            int64_t _nextId = 1;
+        };
+
+        // Binds host:0 once to learn a free port (for engines whose getPort()
+        // reports 0 after listening on port 0). Racy by nature, like getFreePort().
+        int probeFreePort(const std::string& host, int family)
+        {
+            int fd = ::socket(family, SOCK_STREAM, 0);
+            if (fd < 0) return 0;
+            int port = 0;
+            if (family == AF_INET6)
+            {
+                sockaddr_in6 addr{};
+                addr.sin6_family = AF_INET6;
+                if (::inet_pton(AF_INET6, host.c_str(), &addr.sin6_addr) == 1 &&
+                    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
+                {
+                    socklen_t len = sizeof(addr);
+                    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+                        port = ntohs(addr.sin6_port);
+                }
+            }
+            else
+            {
+                sockaddr_in addr{};
+                addr.sin_family = AF_INET;
+                if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1 &&
+                    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
+                {
+                    socklen_t len = sizeof(addr);
+                    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+                        port = ntohs(addr.sin_port);
+                }
+            }
+            ::close(fd);
+            return port;
+        }
+
+        class ServerCore
+        {
+        public:
+            ServerCore(int64_t ref,
+                       int port,
+                       std::string host,
+                       int backlog,
+                       size_t maxConnections,
+                       int handshakeTimeout,
+                       int pingInterval,
+                       bool enablePong,
+                       bool disablePerMessageDeflate,
+                       size_t maxMessageSize,
+                       py::object tls)
+                : _registry(std::make_shared<ConnectionRegistry>(ref))
+                , _port(port)
+                , _host(std::move(host))
+                , _backlog(backlog)
+                , _maxConnections(maxConnections)
+                , _handshakeTimeout(handshakeTimeout)
+                , _pingInterval(pingInterval)
+                , _enablePong(enablePong)
+                , _disableDeflate(disablePerMessageDeflate)
+                , _maxMessageSize(maxMessageSize)
+            {
+#ifndef IXWS_ENGINE_EXTENSIONS
+                if (maxMessageSize != 0)
+                    throw py::value_error("maxMessageSize needs the bundled engine (extension not available)");
+#endif
+                if (!tls.is_none())
+                {
+                    _hasTls = true;
+                    _tls = tlsOptionsFromDict(tls.cast<py::dict>());
+                }
+                _family = (_host.find(':') != std::string::npos) ? AF_INET6 : AF_INET;
+            }
+
+            ~ServerCore()
+            {
+                ReleaseGilIfHeld nogil;
+                std::lock_guard<std::mutex> lock(_lifecycle);
+                if (_server)
+                {
+                    _server->stop();
+                    _server.reset();
+                }
+            }
+
+            int64_t ref() const { return _registry->ref; }
+
+            // listen() + start(). Returns (ok, message).
+            std::pair<bool, std::string> start()
+            {
+                py::gil_scoped_release nogil;
+                std::lock_guard<std::mutex> lock(_lifecycle);
+                if (_running) return {false, "server is already running"};
+                if (_server)
+                {
+                    // A stopped server must listen() again; build a fresh one.
+                    _server->stop();
+                    _server.reset();
+                }
+
+                int port = _port;
+#ifndef IXWS_ENGINE_EXTENSIONS
+                if (port == 0)
+                {
+                    port = probeFreePort(_host, _family);
+                    if (port == 0) return {false, "could not find a free port on " + _host};
+                }
+#endif
+                auto server = std::make_unique<ix::WebSocketServer>(
+                    port, _host, _backlog, _maxConnections, _handshakeTimeout, _family, _pingInterval);
+                if (_enablePong)
+                    server->enablePong();
+                else
+                    server->disablePong();
+                if (_disableDeflate) server->disablePerMessageDeflate();
+#ifdef IXWS_ENGINE_EXTENSIONS
+                if (_maxMessageSize != 0) server->setMaxMessageSize(_maxMessageSize);
+#endif
+                if (_hasTls) server->setTLSOptions(_tls);
+
+                auto registry = _registry;
+                server->setOnConnectionCallback(
+                    [registry](std::weak_ptr<ix::WebSocket> weak, std::shared_ptr<ix::ConnectionState>) {
+                        auto ws = weak.lock();
+                        if (!ws) return;
+                        auto slot = std::make_shared<std::atomic<int64_t>>(0);
+                        ws->setOnMessageCallback([registry, slot, weak](const ix::WebSocketMessagePtr& msg) {
+                            switch (msg->type)
+                            {
+                                case ix::WebSocketMessageType::Open:
+                                {
+                                    // Register before queuing, so a callback that
+                                    // reacts to Open can already send to this id.
+                                    int64_t id = registry->add(weak);
+                                    slot->store(id);
+                                    globalQueue().push(eventFromMessage(registry->ref, id, msg));
+                                    break;
+                                }
+                                case ix::WebSocketMessageType::Close:
+                                {
+                                    int64_t id = slot->exchange(0);
+                                    if (id == 0) return;
+                                    // Queue the Close before the id can be reused, so
+                                    // events of a later holder of the id come after it.
+                                    globalQueue().push(eventFromMessage(registry->ref, id, msg));
+                                    registry->remove(id, weak);
+                                    break;
+                                }
+                                default:
+                                {
+                                    int64_t id = slot->load();
+                                    if (id == 0) return;
+                                    globalQueue().push(eventFromMessage(registry->ref, id, msg));
+                                    break;
+                                }
+                            }
+                        });
+                    });
+
+                auto res = server->listen();
+                if (!res.first)
+                {
+                    return {false, res.second};
+                }
+                server->start();
+                int bound = server->getPort();
+                _boundPort = bound != 0 ? bound : port;
+                _server = std::move(server);
+                _running = true;
+                return {true, ""};
+            }
+
+            void stop()
+            {
+                py::gil_scoped_release nogil;
+                std::lock_guard<std::mutex> lock(_lifecycle);
+                if (_server && _running) _server->stop();
+                _running = false;
+                _registry->prune();
+            }
+
+            bool running()
+            {
+                std::lock_guard<std::mutex> lock(_lifecycle);
+                return _running;
+            }
+
+            int port() { return _boundPort != 0 ? _boundPort : _port; }
+
+            std::vector<int64_t> clients() { return _registry->ids(); }
+
+            using Targets = std::vector<std::pair<int64_t, std::shared_ptr<ix::WebSocket>>>;
+
+            Targets targets(const py::object& clients)
+            {
+                if (clients.is_none()) return _registry->all();
+                Targets out;
+                for (auto item : py::iter(clients))
+                {
+                    if (PyBool_Check(item.ptr()) || !PyLong_Check(item.ptr()))
+                        throw py::type_error("clients must be an iterable of int connection ids");
+                    int64_t id = item.cast<int64_t>();
+                    out.emplace_back(id, _registry->find(id));
+                }
+                return out;
+            }
+
+            py::list send(const py::object& data, const py::object& clients)
+            {
+                SendPayload payload(data);
+                Targets tg = targets(clients);
+                std::vector<ix::WebSocketSendInfo> results(tg.size());
+                {
+                    py::gil_scoped_release nogil;
+                    ix::IXWebSocketSendData view(payload.data(), payload.size());
+                    for (size_t i = 0; i < tg.size(); ++i)
+                    {
+                        auto& ws = tg[i].second;
+                        if (!ws) continue;
+                        results[i] = payload.binary() ? ws->sendBinary(view) : ws->sendUtf8Text(view);
+                        // Drop our reference here, without the GIL: if it was the
+                        // last one, the WebSocket destructor may block.
+                        ws.reset();
+                    }
+                }
+                return resultList(tg, results);
+            }
+
+            py::list ping(const py::object& data, const py::object& clients)
+            {
+                std::string bytes;
+                {
+                    SendPayload payload(data);
+                    bytes.assign(payload.data(), payload.size());
+                }
+                Targets tg = targets(clients);
+                std::vector<ix::WebSocketSendInfo> results(tg.size());
+                {
+                    py::gil_scoped_release nogil;
+                    for (size_t i = 0; i < tg.size(); ++i)
+                    {
+                        auto& ws = tg[i].second;
+                        if (!ws) continue;
+                        results[i] = ws->ping(bytes);
+                        ws.reset();
+                    }
+                }
+                return resultList(tg, results);
+            }
+
+            bool closeClient(int64_t id, int code, const std::string& reason)
+            {
+                if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
+                auto ws = _registry->find(id);
+                if (!ws) return false;
+                py::gil_scoped_release nogil;
+                ws->close(static_cast<uint16_t>(code), reason);
+                ws.reset();
+                return true;
+            }
+
+        private:
+            static py::list resultList(const Targets& tg, const std::vector<ix::WebSocketSendInfo>& results)
+            {
+                py::list out(tg.size());
+                for (size_t i = 0; i < tg.size(); ++i)
+                {
+                    py::dict d;
+                    d["client"] = py::int_(tg[i].first);
+                    d["success"] = py::bool_(results[i].success);
+                    d["compressionError"] = py::bool_(results[i].compressionError);
+                    d["payloadSize"] = py::int_(results[i].payloadSize);
+                    d["wireSize"] = py::int_(results[i].wireSize);
+                    PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), d.release().ptr());
+                }
+                return out;
+            }
+
+            std::shared_ptr<ConnectionRegistry> _registry;
+            std::mutex _lifecycle;
+            std::unique_ptr<ix::WebSocketServer> _server;
+            bool _running = false;
+            int _boundPort = 0;
+
+            int _port;
+            std::string _host;
+            int _backlog;
+            size_t _maxConnections;
+            int _handshakeTimeout;
+            int _pingInterval;
+            bool _enablePong;
+            bool _disableDeflate;
+            size_t _maxMessageSize;
+            bool _hasTls = false;
+            ix::SocketTLSOptions _tls;
+            int _family = AF_INET;
+        };
+    } // namespace
+
+    void registerServer(py::module_& m)
+    {
+        py::class_<ServerCore>(m, "ServerCore")
+            .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object>(),
+                 py::arg("ref"), py::arg("port") = 8080, py::arg("host") = "127.0.0.1",
+                 py::arg("backlog") = 5, py::arg("max_connections") = 128,
+                 py::arg("handshake_timeout") = 3, py::arg("ping_interval") = -1,
+                 py::arg("enable_pong") = true, py::arg("disable_per_message_deflate") = false,
+                 py::arg("max_message_size") = 0, py::arg("tls") = py::none())
+            .def_property_readonly("ref", &ServerCore::ref)
+            .def_property_readonly("port", &ServerCore::port)
+            .def_property_readonly("running", &ServerCore::running)
+            .def("start", &ServerCore::start)
+            .def("stop", &ServerCore::stop)
+            .def("clients", &ServerCore::clients)
+            .def("send", &ServerCore::send, py::arg("data"), py::arg("clients") = py::none())
+            .def("ping", &ServerCore::ping, py::arg("data"), py::arg("clients") = py::none())
+            .def("close_client", &ServerCore::closeClient, py::arg("client"), py::arg("code") = 1000,
+                 py::arg("reason") = "Normal closure");
+    }
+} // namespace ixws
