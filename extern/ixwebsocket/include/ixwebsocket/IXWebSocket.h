@@ -37,7 +37,7 @@ namespace ix
 
     namespace detail
     {
-        class ClientDriver;
+        class WebSocketCore;
         class Connection;
     }
 
@@ -127,7 +127,8 @@ namespace ix
 
     private:
         friend class WebSocketServer;
-        struct Config;
-        std::shared_ptr<detail::ClientDriver> _driver;
+        // The server's per-connection objects run on the server's loop.
+        explicit WebSocket(std::shared_ptr<detail::WebSocketCore> core);
+        std::shared_ptr<detail::WebSocketCore> _core;
     };
 } // namespace ix

@@ -1,0 +1,705 @@
+#include "connection.h"
+
+#include "ixwebsocket/IXWebSocketCloseConstants.h"
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace ix::detail
+{
+    namespace
+    {
+        // One read buffer per loop thread: idle connections cost no buffer memory.
+        constexpr size_t kReadBufferSize = 256 * 1024;
+        thread_local std::unique_ptr<char[]> tReadBuffer;
+
+        char* readBuffer()
+        {
+            if (!tReadBuffer) tReadBuffer.reset(new char[kReadBufferSize]);
+            return tReadBuffer.get();
+        }
+
+        void setSocketOptions(int fd)
+        {
+            int flags = ::fcntl(fd, F_GETFL, 0);
+            ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+
+        bool parseNumericHost(const std::string& host, int port, sockaddr_storage& addr, socklen_t& len)
+        {
+            std::memset(&addr, 0, sizeof(addr));
+            auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+            if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1)
+            {
+                v4->sin_family = AF_INET;
+                v4->sin_port = htons(static_cast<uint16_t>(port));
+                len = sizeof(sockaddr_in);
+                return true;
+            }
+            auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+            if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1)
+            {
+                v6->sin6_family = AF_INET6;
+                v6->sin6_port = htons(static_cast<uint16_t>(port));
+                len = sizeof(sockaddr_in6);
+                return true;
+            }
+            return false;
+        }
+
+        // A one-element addrinfo list for a numeric host, freed like getaddrinfo's.
+        addrinfo* numericAddress(const std::string& host, int port)
+        {
+            addrinfo hints {};
+            hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+            hints.ai_socktype = SOCK_STREAM;
+            addrinfo* result = nullptr;
+            std::string service = std::to_string(port);
+            if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &result) != 0) return nullptr;
+            return result;
+        }
+    } // namespace
+
+    Connection::Connection(EventLoop& loop, ConnectionOptions options, std::shared_ptr<ConnectionOwner> owner)
+        : _loop(loop), _options(std::move(options)), _owner(std::move(owner))
+    {
+    }
+
+    Connection::~Connection()
+    {
+        if (_fd >= 0) ::close(_fd);
+        if (_addresses) ::freeaddrinfo(_addresses);
+    }
+
+    // ------------------------------------------------------------------ client
+
+    std::shared_ptr<Connection> Connection::connectClient(EventLoop& loop,
+                                                          ConnectionOptions options,
+                                                          std::shared_ptr<ConnectionOwner> owner)
+    {
+        std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), std::move(owner)));
+        // Posted, never run inline: the owner stores the returned pointer first.
+        loop.post([conn] { conn->startResolve(); });
+        return conn;
+    }
+
+    void Connection::startResolve()
+    {
+        if (_cancelled) return;
+        auto self = shared_from_this();
+        _handshakeTimer = _loop.addTimer(std::chrono::milliseconds(_options.handshakeTimeoutMs), [self] {
+            self->_handshakeTimer = 0;
+            Phase p = self->_phase;
+            if (p == Phase::Resolving || p == Phase::Connecting || p == Phase::Handshake)
+            {
+                self->failHandshake(0, "Timed out after " + std::to_string(self->_options.handshakeTimeoutMs) +
+                                           " ms connecting to " + self->_options.urlText);
+            }
+        });
+
+        const std::string host = _options.url.host;
+        const int port = _options.url.port;
+        if (addrinfo* numeric = numericAddress(host, port))
+        {
+            onResolved(numeric, "");
+            return;
+        }
+        // Name resolution blocks, so it runs off the loop; the result comes back as a task.
+        std::weak_ptr<Connection> weak = self;
+        EventLoop* loop = &_loop;
+        std::thread([weak, loop, host, port] {
+            addrinfo hints {};
+            hints.ai_family = AF_UNSPEC;
+            hints.ai_socktype = SOCK_STREAM;
+            hints.ai_flags = AI_ADDRCONFIG;
+            addrinfo* result = nullptr;
+            std::string service = std::to_string(port);
+            int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &result);
+            std::string error = rc == 0 ? "" : ::gai_strerror(rc);
+            if (auto conn = weak.lock())
+            {
+                loop->post([conn, result, error] { conn->onResolved(result, error); });
+            }
+            else if (result)
+            {
+                ::freeaddrinfo(result);
+            }
+        }).detach();
+    }
+
+    void Connection::onResolved(addrinfo* list, const std::string& error)
+    {
+        _addresses = list;
+        _nextAddress = list;
+        if (_phase != Phase::Resolving) return; // timed out or cancelled meanwhile
+        if (!list)
+        {
+            failHandshake(0, "Unable to connect to " + _options.url.host + " on port " +
+                                 std::to_string(_options.url.port) + ", error: DNS lookup error: " + error);
+            return;
+        }
+        _phase = Phase::Connecting;
+        connectNext();
+    }
+
+    void Connection::connectNext()
+    {
+        while (_nextAddress)
+        {
+            addrinfo* ai = _nextAddress;
+            _nextAddress = ai->ai_next;
+            int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                _connectError = std::strerror(errno);
+                continue;
+            }
+            setSocketOptions(fd);
+            int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+            if (rc == 0 || errno == EINPROGRESS)
+            {
+                {
+                    std::lock_guard<std::mutex> lock(_mutex);
+                    _fd = fd;
+                }
+                _registered = true;
+                _loop.add(fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, shared_from_this());
+                return;
+            }
+            _connectError = std::strerror(errno);
+            ::close(fd);
+        }
+        failHandshake(0, "Unable to connect to " + _options.url.host + " on port " +
+                             std::to_string(_options.url.port) + ", error: Connect error: " + _connectError);
+    }
+
+    void Connection::onConnected()
+    {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        ::getsockopt(_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0)
+        {
+            _connectError = std::strerror(err);
+            _loop.remove(_fd);
+            _registered = false;
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                ::close(_fd);
+                _fd = -1;
+            }
+            connectNext();
+            return;
+        }
+        _phase = Phase::Handshake;
+        _clientKey = generateClientKey();
+        _head.reset(new HttpHeadParser(HttpHeadParser::Kind::Response, _options.maxHeadSize));
+        std::string request =
+            buildClientRequest(_options.url, _clientKey, _options.extraHeaders, _options.subprotocols, "");
+        std::lock_guard<std::mutex> lock(_mutex);
+        queueLocked(request);
+        flushLocked();
+        updateInterestLocked();
+    }
+
+    void Connection::onClientHandshakeData(const char* data, size_t size)
+    {
+        size_t consumed = 0;
+        auto status = _head->feed(data, size, consumed);
+        if (status == HttpHeadParser::Status::NeedMore) return;
+        if (status == HttpHeadParser::Status::Error)
+        {
+            failHandshake(0, "Error parsing HTTP headers from " + _options.urlText + ": " + _head->error());
+            return;
+        }
+        WebSocketInitResult result =
+            checkServerResponse(_head->head(), _options.urlText, _options.url, _clientKey, _options.subprotocols);
+        if (!result.success)
+        {
+            failHandshake(result.http_status, result.errorStr);
+            return;
+        }
+        openSession(result, data + consumed, size - consumed);
+    }
+
+    // ------------------------------------------------------------------ server
+
+    std::shared_ptr<Connection> Connection::acceptServer(EventLoop& loop,
+                                                         int fd,
+                                                         ConnectionOptions options,
+                                                         std::shared_ptr<ConnectionOwner> owner)
+    {
+        std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), std::move(owner)));
+        setSocketOptions(fd);
+        conn->_fd = fd;
+        conn->_phase = Phase::Handshake;
+        conn->_head.reset(new HttpHeadParser(HttpHeadParser::Kind::Request, conn->_options.maxHeadSize));
+        conn->_registered = true;
+        loop.add(fd, EPOLLIN | EPOLLRDHUP, conn);
+        std::weak_ptr<Connection> weak = conn;
+        conn->_handshakeTimer =
+            loop.addTimer(std::chrono::milliseconds(conn->_options.handshakeTimeoutMs), [weak] {
+                auto self = weak.lock();
+                if (!self) return;
+                self->_handshakeTimer = 0;
+                if (self->_phase == Phase::Handshake) self->failHandshake(408, "Handshake timed out");
+            });
+        return conn;
+    }
+
+    void Connection::rejectServer(EventLoop& loop, int fd, const std::string& response, int closeTimeoutMs)
+    {
+        ConnectionOptions options;
+        options.role = Role::Server;
+        options.closeTimeoutMs = closeTimeoutMs;
+        std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), nullptr));
+        setSocketOptions(fd);
+        conn->_fd = fd;
+        conn->_phase = Phase::Handshake;
+        conn->_registered = true;
+        loop.add(fd, EPOLLIN | EPOLLRDHUP, conn);
+        {
+            std::lock_guard<std::mutex> lock(conn->_mutex);
+            conn->queueLocked(response);
+        }
+        conn->startDraining(); // the request, if any, is read and discarded
+    }
+
+    void Connection::onServerHandshakeData(const char* data, size_t size)
+    {
+        size_t consumed = 0;
+        auto status = _head->feed(data, size, consumed);
+        if (status == HttpHeadParser::Status::NeedMore) return;
+        if (status == HttpHeadParser::Status::Error)
+        {
+            int code = _head->errorStatus() ? _head->errorStatus() : 400;
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                queueLocked(httpErrorResponse(code, _head->error(), _options.serverHandshake.serverHeader));
+                flushLocked();
+            }
+            failHandshake(code, _head->error());
+            return;
+        }
+        ServerHandshake hs = evaluateClientRequest(_head->head(), _options.serverHandshake);
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            queueLocked(hs.response);
+            flushLocked();
+            updateInterestLocked();
+        }
+        if (!hs.accepted)
+        {
+            failHandshake(hs.status, hs.reason);
+            return;
+        }
+        WebSocketInitResult result(true, 200, "", _head->head().headers, _head->head().target);
+        result.protocol = hs.protocol;
+        openSession(result, data + consumed, size - consumed);
+    }
+
+    // ------------------------------------------------------------------ both
+
+    void Connection::openSession(const WebSocketInitResult& result, const char* rest, size_t restSize)
+    {
+        if (_handshakeTimer) _loop.cancelTimer(_handshakeTimer), _handshakeTimer = 0;
+        _head.reset();
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            WsSession::Config cfg;
+            cfg.role = _options.role;
+            cfg.autoPong = _options.autoPong;
+            cfg.maxMessageSize = _options.maxMessageSize;
+            _session.reset(new WsSession(cfg));
+            _phase = Phase::Open;
+        }
+        if (_owner) _owner->onConnectionOpen(result);
+        heartbeat();
+        if (restSize > 0 && _phase == Phase::Open) onSessionData(rest, restSize);
+    }
+
+    void Connection::failHandshake(int httpStatus, const std::string& reason)
+    {
+        if (_phase == Phase::Done || _phase == Phase::Draining) return;
+        if (_handshakeTimer) _loop.cancelTimer(_handshakeTimer), _handshakeTimer = 0;
+        WebSocketInitResult result(false, httpStatus, reason, _head ? _head->head().headers : WebSocketHttpHeaders(),
+                                   _options.role == Role::Client ? _options.url.path : std::string());
+        auto owner = _owner;
+        bool hasPendingOutput;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            hasPendingOutput = _out.size() > _outOffset && _fd >= 0 && !_writeFailed;
+        }
+        if (_options.role == Role::Server && hasPendingOutput)
+            startDraining(); // let the HTTP error response reach the peer
+        else
+            finish();
+        if (owner) owner->onConnectionFailed(result);
+    }
+
+    void Connection::onSessionData(const char* data, size_t size)
+    {
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            if (!_session) return;
+            _session->receive(data, size, _out, _events);
+            flushLocked();
+            updateInterestLocked();
+        }
+        afterSessionStep(_events);
+    }
+
+    void Connection::afterSessionStep(std::vector<SessionEvent>& events)
+    {
+        bool closed;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            closed = _session && _session->state() == WsSession::State::Closed;
+            for (auto& ev : events)
+                if (ev.kind == SessionEvent::Kind::Pong) _pongReceived = true;
+        }
+        if (closed && _phase == Phase::Open)
+        {
+            if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
+            if (_pingTimer) _loop.cancelTimer(_pingTimer), _pingTimer = 0;
+            startDraining();
+        }
+        if (!events.empty())
+        {
+            auto owner = _owner;
+            if (owner) owner->onSessionEvents(events);
+            events.clear();
+        }
+    }
+
+    void Connection::onIoEvents(uint32_t events)
+    {
+        if (_phase == Phase::Done) return; // retired earlier in this batch
+        if (_phase == Phase::Connecting)
+        {
+            if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected();
+            return;
+        }
+        if (events & EPOLLOUT) handleWritable();
+        if (_phase == Phase::Done) return;
+        if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) handleReadable();
+    }
+
+    void Connection::handleWritable()
+    {
+        bool failed;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            flushLocked();
+            updateInterestLocked();
+            failed = _writeFailed;
+        }
+        if (failed) onTransportLost("Abnormal closure");
+    }
+
+    void Connection::handleReadable()
+    {
+        char* buf = readBuffer();
+        for (int round = 0; round < 8; ++round)
+        {
+            if (_fd < 0 || _phase == Phase::Done) return;
+            ssize_t n = ::recv(_fd, buf, kReadBufferSize, 0);
+            if (n > 0)
+            {
+                switch (_phase.load())
+                {
+                    case Phase::Handshake:
+                        if (_options.role == Role::Client)
+                            onClientHandshakeData(buf, static_cast<size_t>(n));
+                        else
+                            onServerHandshakeData(buf, static_cast<size_t>(n));
+                        break;
+                    case Phase::Open: onSessionData(buf, static_cast<size_t>(n)); break;
+                    default: break; // Draining: discard until the peer's FIN
+                }
+                if (static_cast<size_t>(n) < kReadBufferSize) return;
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n < 0 && errno == EINTR) continue;
+            // EOF or error
+            onTransportLost(n == 0 ? "Abnormal closure" : std::strerror(errno));
+            return;
+        }
+    }
+
+    void Connection::onTransportLost(const std::string& reason)
+    {
+        switch (_phase.load())
+        {
+            case Phase::Connecting:
+            case Phase::Handshake:
+                failHandshake(0, _options.role == Role::Client
+                                     ? "Failed reading HTTP status line from " + _options.urlText
+                                     : "Connection closed during handshake");
+                return;
+            case Phase::Open:
+            {
+                if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
+                if (_pingTimer) _loop.cancelTimer(_pingTimer), _pingTimer = 0;
+                {
+                    std::lock_guard<std::mutex> lock(_mutex);
+                    if (_session)
+                    {
+                        if (_session->state() == WsSession::State::Closing)
+                            // We sent a Close and the peer just went away: our status stands.
+                            _session->transportClosed(_closeCode, _closeReason, _events);
+                        else
+                            _session->transportClosed(WebSocketCloseConstants::kAbnormalCloseCode,
+                                                      WebSocketCloseConstants::kAbnormalCloseMessage, _events);
+                    }
+                }
+                (void) reason;
+                finish();
+                afterSessionStep(_events);
+                return;
+            }
+            case Phase::Draining: finish(); return;
+            default: return;
+        }
+    }
+
+    void Connection::startDraining()
+    {
+        _phase = Phase::Draining;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            flushLocked();
+            if (_out.size() == _outOffset && _fd >= 0) ::shutdown(_fd, SHUT_WR);
+            updateInterestLocked();
+        }
+        std::weak_ptr<Connection> weak = shared_from_this();
+        _closeTimer = _loop.addTimer(std::chrono::milliseconds(_options.closeTimeoutMs), [weak] {
+            if (auto self = weak.lock())
+            {
+                self->_closeTimer = 0;
+                self->finish();
+            }
+        });
+    }
+
+    void Connection::finish()
+    {
+        if (_phase == Phase::Done) return;
+        _phase = Phase::Done;
+        if (_handshakeTimer) _loop.cancelTimer(_handshakeTimer), _handshakeTimer = 0;
+        if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
+        if (_pingTimer) _loop.cancelTimer(_pingTimer), _pingTimer = 0;
+        std::lock_guard<std::mutex> lock(_mutex);
+        if (_fd >= 0)
+        {
+            if (_registered) _loop.remove(_fd);
+            _registered = false;
+            ::close(_fd);
+            _fd = -1;
+        }
+        _out.clear();
+        _out.shrink_to_fit();
+        _outOffset = 0;
+        // Release the owner once the events of this step have been delivered.
+        auto self = shared_from_this();
+        _loop.post([self] { self->_owner.reset(); });
+    }
+
+    void Connection::armCloseTimer()
+    {
+        if (_closeTimer || _phase != Phase::Open) return;
+        std::weak_ptr<Connection> weak = shared_from_this();
+        _closeTimer = _loop.addTimer(std::chrono::milliseconds(_options.closeTimeoutMs), [weak] {
+            auto self = weak.lock();
+            if (!self) return;
+            self->_closeTimer = 0;
+            if (self->_phase != Phase::Open) return;
+            {
+                std::lock_guard<std::mutex> lock(self->_mutex);
+                if (self->_session)
+                    self->_session->transportClosed(self->_closeCode, self->_closeReason, self->_events);
+            }
+            self->finish();
+            self->afterSessionStep(self->_events);
+        });
+    }
+
+    void Connection::heartbeat()
+    {
+        if (_options.pingIntervalSecs <= 0 || _phase != Phase::Open) return;
+        if (!_pongReceived)
+        {
+            close(WebSocketCloseConstants::kInternalErrorCode, WebSocketCloseConstants::kPingTimeoutMessage);
+            return;
+        }
+        std::string payload = _options.pingMessage;
+        if (payload.empty())
+            payload = "ixwebsocket::heartbeat::" + std::to_string(_options.pingIntervalSecs) + "s::" +
+                      std::to_string(_heartbeatCount++);
+        _pongReceived = false;
+        sendControl(kPing, payload.data(), payload.size());
+        std::weak_ptr<Connection> weak = shared_from_this();
+        _pingTimer = _loop.addTimer(std::chrono::seconds(_options.pingIntervalSecs), [weak] {
+            if (auto self = weak.lock())
+            {
+                self->_pingTimer = 0;
+                self->heartbeat();
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------ any thread
+
+    WebSocketSendInfo Connection::sendMessage(bool binary, const char* data, size_t size)
+    {
+        bool failed;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            if (_fd < 0 || !_session || _writeFailed) return WebSocketSendInfo(false);
+            if (!_session->sendMessage(binary, data, size, _out)) return WebSocketSendInfo(false);
+            flushLocked();
+            updateInterestLocked();
+            failed = _writeFailed;
+        }
+        if (failed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+        return WebSocketSendInfo(true, false, size, size);
+    }
+
+    WebSocketSendInfo Connection::sendControl(uint8_t opcode, const char* data, size_t size)
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        if (_fd < 0 || !_session || _writeFailed) return WebSocketSendInfo(false);
+        if (!_session->sendControl(opcode, data, size, _out)) return WebSocketSendInfo(false);
+        flushLocked();
+        updateInterestLocked();
+        if (_writeFailed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+        return WebSocketSendInfo(true, false, size, size);
+    }
+
+    void Connection::close(uint16_t code, const std::string& reason)
+    {
+        auto self = shared_from_this();
+        _loop.dispatch([self, code, reason] {
+            switch (self->_phase.load())
+            {
+                case Phase::Resolving:
+                case Phase::Connecting:
+                case Phase::Handshake:
+                    self->_cancelled = true;
+                    self->failHandshake(0, "Cancelled");
+                    return;
+                case Phase::Open:
+                {
+                    {
+                        std::lock_guard<std::mutex> lock(self->_mutex);
+                        if (!self->_session || !self->_session->startClose(code, reason, self->_out)) return;
+                        self->_closeCode = code;
+                        self->_closeReason = reason;
+                        self->flushLocked();
+                        self->updateInterestLocked();
+                    }
+                    self->armCloseTimer();
+                    return;
+                }
+                default: return;
+            }
+        });
+    }
+
+    void Connection::abort(const std::string& reason)
+    {
+        auto self = shared_from_this();
+        _loop.dispatch([self, reason] { self->onTransportLost(reason); });
+    }
+
+    ReadyState Connection::readyState() const
+    {
+        switch (_phase.load())
+        {
+            case Phase::Resolving:
+            case Phase::Connecting:
+            case Phase::Handshake: return ReadyState::Connecting;
+            case Phase::Open:
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                if (!_session) return ReadyState::Connecting;
+                switch (_session->state())
+                {
+                    case WsSession::State::Open: return ReadyState::Open;
+                    case WsSession::State::Closing: return ReadyState::Closing;
+                    default: return ReadyState::Closed;
+                }
+            }
+            default: return ReadyState::Closed;
+        }
+    }
+
+    size_t Connection::bufferedAmount() const
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        return _out.size() - _outOffset;
+    }
+
+    // ------------------------------------------------------------------ output
+
+    void Connection::queueLocked(const std::string& bytes) { _out.append(bytes); }
+
+    bool Connection::flushLocked()
+    {
+        if (_fd < 0 || _writeFailed) return false;
+        while (_outOffset < _out.size())
+        {
+            ssize_t n = ::send(_fd, _out.data() + _outOffset, _out.size() - _outOffset, MSG_NOSIGNAL);
+            if (n > 0)
+            {
+                _outOffset += static_cast<size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            _writeFailed = true;
+            return false;
+        }
+        if (_outOffset == _out.size())
+        {
+            _out.clear();
+            _outOffset = 0;
+            if (_out.capacity() > 1024 * 1024) _out.shrink_to_fit();
+            if (_phase == Phase::Draining && _fd >= 0) ::shutdown(_fd, SHUT_WR);
+        }
+        else if (_outOffset > (1 << 20) && _outOffset > _out.size() / 2)
+        {
+            _out.erase(0, _outOffset);
+            _outOffset = 0;
+        }
+        return true;
+    }
+
+    void Connection::updateInterestLocked()
+    {
+        if (_fd < 0 || !_registered) return;
+        bool want = _outOffset < _out.size() && !_writeFailed;
+        if (want == _wantWrite) return;
+        _wantWrite = want;
+        _loop.modify(_fd, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u), this);
+    }
+} // namespace ix::detail

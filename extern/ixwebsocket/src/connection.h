@@ -1,0 +1,163 @@
+#pragma once
+// One WebSocket connection on an event loop, for either role: the TCP socket,
+// the opening handshake, then a WsSession, and an orderly TCP teardown.
+//
+// Threads: I/O, timers and owner notifications happen on the loop thread.
+// sendMessage/sendControl/close/readyState/bufferedAmount may be called from any
+// thread; they take the connection's mutex and write directly to the socket when
+// nothing is queued (write-first; EPOLLOUT is armed only after a short write).
+// Owner callbacks never run with that mutex held, so they may call back in.
+#include "event_loop.h"
+#include "handshake.h"
+#include "url.h"
+#include "ws_session.h"
+#include "ixwebsocket/IXWebSocket.h"
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+struct addrinfo;
+
+namespace ix::detail
+{
+    // What a connection reports, on the loop thread.
+    class ConnectionOwner
+    {
+    public:
+        virtual ~ConnectionOwner() = default;
+        // Handshake done; the session is open. Client: the response; server: the request.
+        virtual void onConnectionOpen(const WebSocketInitResult& result) = 0;
+        // The attempt ended before a session existed (connect, TLS or HTTP failure,
+        // timeout, or close() during the handshake).
+        virtual void onConnectionFailed(const WebSocketInitResult& result) = 0;
+        // Session events in order; the last one of a connection is its Close.
+        virtual void onSessionEvents(std::vector<SessionEvent>& events) = 0;
+    };
+
+    struct ConnectionOptions
+    {
+        Role role = Role::Client;
+        bool autoPong = true;
+        uint64_t maxMessageSize = 0;
+        int handshakeTimeoutMs = 60000;
+        int closeTimeoutMs = 1000;   // wait for the peer's Close, then for its FIN
+        int pingIntervalSecs = -1;   // heartbeat; <= 0: off
+        int pingTimeoutSecs = -1;    // <= 0: the interval (upstream's rule)
+        std::string pingMessage;     // empty: "ixwebsocket::heartbeat::<i>s::<n>"
+        size_t maxHeadSize = 16384;  // HTTP head limit (431 above it)
+
+        // Client
+        std::string urlText;
+        Url url;
+        WebSocketHttpHeaders extraHeaders;
+        std::vector<std::string> subprotocols;
+
+        // Server
+        ServerHandshakeOptions serverHandshake;
+    };
+
+    class Connection : public IoHandler, public std::enable_shared_from_this<Connection>
+    {
+    public:
+        // Starts a client attempt (DNS, TCP connect, handshake). Any thread.
+        static std::shared_ptr<Connection> connectClient(EventLoop& loop,
+                                                         ConnectionOptions options,
+                                                         std::shared_ptr<ConnectionOwner> owner);
+        // Adopts an accepted, non-blocking socket and runs the server handshake.
+        // Loop thread.
+        static std::shared_ptr<Connection> acceptServer(EventLoop& loop,
+                                                        int fd,
+                                                        ConnectionOptions options,
+                                                        std::shared_ptr<ConnectionOwner> owner);
+
+        // Answers an accepted socket with an HTTP error (e.g. 503 over
+        // maxConnections) and closes it gracefully. Loop thread.
+        static void rejectServer(EventLoop& loop, int fd, const std::string& response, int closeTimeoutMs);
+
+        ~Connection() override;
+
+        WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size);
+        WebSocketSendInfo sendControl(uint8_t opcode, const char* data, size_t size);
+        // Starts the closing handshake (Open), or cancels the attempt (handshake).
+        void close(uint16_t code, const std::string& reason);
+        // Drops the TCP connection without a closing handshake (Close 1006).
+        void abort(const std::string& reason);
+
+        ReadyState readyState() const;
+        size_t bufferedAmount() const;
+        bool isOpen() const { return readyState() == ReadyState::Open; }
+
+        void onIoEvents(uint32_t events) override;
+
+    private:
+        enum class Phase
+        {
+            Resolving,
+            Connecting,
+            Handshake,
+            Open,     // the session decides Open/Closing
+            Draining, // close handshake done: flush, FIN, wait for the peer's FIN
+            Done
+        };
+
+        Connection(EventLoop& loop, ConnectionOptions options, std::shared_ptr<ConnectionOwner> owner);
+
+        // Client phases
+        void startResolve();
+        void onResolved(addrinfo* list, const std::string& error);
+        void connectNext();
+        void onConnected();
+        void onClientHandshakeData(const char* data, size_t size);
+        // Server phase
+        void onServerHandshakeData(const char* data, size_t size);
+
+        void openSession(const WebSocketInitResult& result, const char* rest, size_t restSize);
+        void onSessionData(const char* data, size_t size);
+        void afterSessionStep(std::vector<SessionEvent>& events);
+        void handleReadable();
+        void handleWritable();
+        void failHandshake(int httpStatus, const std::string& reason);
+        void startDraining();
+        void finish(); // close the fd, leave the loop, release the owner
+        void onTransportLost(const std::string& reason);
+        void armCloseTimer();
+        void heartbeat();
+
+        // Under _mutex
+        bool flushLocked();
+        void queueLocked(const std::string& bytes);
+        void updateInterestLocked();
+
+        EventLoop& _loop;
+        ConnectionOptions _options;
+        std::shared_ptr<ConnectionOwner> _owner; // reset when Done
+
+        mutable std::mutex _mutex;
+        int _fd = -1;
+        std::atomic<Phase> _phase {Phase::Resolving};
+        std::string _out;          // bytes not yet written
+        size_t _outOffset = 0;
+        bool _wantWrite = false;   // EPOLLOUT armed
+        bool _writeFailed = false;
+        bool _registered = false;
+        std::unique_ptr<WsSession> _session;
+        std::vector<SessionEvent> _events; // reused per step (loop thread)
+
+        // Handshake
+        std::unique_ptr<HttpHeadParser> _head;
+        std::string _clientKey;
+        addrinfo* _addresses = nullptr;
+        addrinfo* _nextAddress = nullptr;
+        std::string _connectError;
+        EventLoop::TimerId _handshakeTimer = 0;
+        EventLoop::TimerId _closeTimer = 0;
+        EventLoop::TimerId _pingTimer = 0;
+        bool _cancelled = false;
+        uint16_t _closeCode = 0;     // our Close, for a timed-out handshake
+        std::string _closeReason;
+        bool _pongReceived = true;
+        uint64_t _heartbeatCount = 0;
+    };
+} // namespace ix::detail

@@ -1,0 +1,218 @@
+#include "event_loop.h"
+
+#include <cerrno>
+#include <cstring>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace ix::detail
+{
+    std::shared_ptr<EventLoop> EventLoop::create(const std::string& name)
+    {
+        std::shared_ptr<EventLoop> loop(new EventLoop(name));
+        std::mutex m;
+        std::condition_variable cv;
+        bool started = false;
+        loop->_thread = std::thread([&m, &cv, &started, raw = loop.get()] {
+            {
+                std::lock_guard<std::mutex> lock(m);
+                raw->_threadId = std::this_thread::get_id();
+                started = true;
+            }
+            cv.notify_one();
+            raw->run();
+        });
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return started; });
+        return loop;
+    }
+
+    EventLoop& EventLoop::shared()
+    {
+        // Deliberately never destroyed: client objects may still be closing while
+        // static destructors run at exit, and the OS reclaims the thread.
+        static EventLoop* loop = [] {
+            auto owner = create("ixws-client");
+            auto* raw = owner.get();
+            new std::shared_ptr<EventLoop>(std::move(owner)); // keep it alive forever
+            return raw;
+        }();
+        return *loop;
+    }
+
+    EventLoop::EventLoop(const std::string& name) : _name(name)
+    {
+        _epollFd = ::epoll_create1(EPOLL_CLOEXEC);
+        _wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        epoll_event ev {};
+        ev.events = EPOLLIN;
+        ev.data.ptr = nullptr; // nullptr marks the wake-up fd
+        ::epoll_ctl(_epollFd, EPOLL_CTL_ADD, _wakeFd, &ev);
+    }
+
+    EventLoop::~EventLoop()
+    {
+        stop();
+        if (_thread.joinable()) _thread.detach();
+        _handlers.clear();
+        _retired.clear();
+        if (_wakeFd >= 0) ::close(_wakeFd);
+        if (_epollFd >= 0) ::close(_epollFd);
+    }
+
+    void EventLoop::post(Task task)
+    {
+        {
+            std::lock_guard<std::mutex> lock(_taskMutex);
+            if (_stopRequested) return;
+            _tasks.push_back(std::move(task));
+        }
+        wake();
+    }
+
+    void EventLoop::dispatch(Task task)
+    {
+        if (inLoopThread())
+            task();
+        else
+            post(std::move(task));
+    }
+
+    void EventLoop::wake()
+    {
+        uint64_t one = 1;
+        ssize_t r = ::write(_wakeFd, &one, sizeof(one));
+        (void) r; // EAGAIN means a wake-up is already pending
+    }
+
+    void EventLoop::add(int fd, uint32_t events, std::shared_ptr<IoHandler> handler)
+    {
+        epoll_event ev {};
+        ev.events = events;
+        ev.data.ptr = handler.get();
+        _handlers[fd] = std::move(handler);
+        ::epoll_ctl(_epollFd, EPOLL_CTL_ADD, fd, &ev);
+    }
+
+    void EventLoop::modify(int fd, uint32_t events, IoHandler* handler)
+    {
+        epoll_event ev {};
+        ev.events = events;
+        ev.data.ptr = handler;
+        ::epoll_ctl(_epollFd, EPOLL_CTL_MOD, fd, &ev);
+    }
+
+    void EventLoop::remove(int fd)
+    {
+        auto it = _handlers.find(fd);
+        if (it == _handlers.end()) return;
+        ::epoll_ctl(_epollFd, EPOLL_CTL_DEL, fd, nullptr);
+        _retired.push_back(std::move(it->second));
+        _handlers.erase(it);
+    }
+
+    EventLoop::TimerId EventLoop::addTimer(std::chrono::milliseconds delay, Task task)
+    {
+        TimerId id = _nextTimerId++;
+        _timerHeap.push(TimerEntry {Clock::now() + delay, id});
+        _timerTasks.emplace(id, std::move(task));
+        return id;
+    }
+
+    void EventLoop::cancelTimer(TimerId id)
+    {
+        _timerTasks.erase(id); // the heap entry is skipped when it comes up
+    }
+
+    int EventLoop::runTimers()
+    {
+        auto now = Clock::now();
+        while (!_timerHeap.empty())
+        {
+            TimerEntry top = _timerHeap.top();
+            auto it = _timerTasks.find(top.id);
+            if (it == _timerTasks.end())
+            {
+                _timerHeap.pop();
+                continue;
+            }
+            if (top.deadline > now)
+            {
+                auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(top.deadline - now).count();
+                return static_cast<int>(ms) + 1;
+            }
+            _timerHeap.pop();
+            Task task = std::move(it->second);
+            _timerTasks.erase(it);
+            task();
+            now = Clock::now();
+        }
+        return -1;
+    }
+
+    void EventLoop::runTasks()
+    {
+        std::vector<Task> tasks;
+        {
+            std::lock_guard<std::mutex> lock(_taskMutex);
+            tasks.swap(_tasks);
+        }
+        for (auto& task : tasks) task();
+    }
+
+    void EventLoop::run()
+    {
+        std::string threadName = _name.substr(0, 15);
+        pthread_setname_np(pthread_self(), threadName.c_str());
+
+        constexpr int kMaxEvents = 256;
+        epoll_event events[kMaxEvents];
+        while (true)
+        {
+            runTasks();
+            int timeout = runTimers();
+            {
+                std::lock_guard<std::mutex> lock(_taskMutex);
+                if (_stopRequested) break;
+                if (!_tasks.empty()) timeout = 0;
+            }
+            int n = ::epoll_wait(_epollFd, events, kMaxEvents, timeout);
+            if (n < 0)
+            {
+                if (errno == EINTR) continue;
+                break;
+            }
+            for (int i = 0; i < n; ++i)
+            {
+                auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
+                if (handler == nullptr)
+                {
+                    uint64_t value;
+                    while (::read(_wakeFd, &value, sizeof(value)) > 0)
+                    {
+                    }
+                    continue;
+                }
+                handler->onIoEvents(events[i].events);
+            }
+            _retired.clear();
+        }
+        // Drop everything still registered; handlers close their own fds.
+        _handlers.clear();
+        _retired.clear();
+        _timerTasks.clear();
+    }
+
+    void EventLoop::stop()
+    {
+        {
+            std::lock_guard<std::mutex> lock(_taskMutex);
+            if (_stopRequested && !_thread.joinable()) return;
+            _stopRequested = true;
+        }
+        wake();
+        if (_thread.joinable() && !inLoopThread()) _thread.join();
+    }
+} // namespace ix::detail

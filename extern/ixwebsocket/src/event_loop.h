@@ -1,0 +1,102 @@
+#pragma once
+// The reactor: one thread, one epoll set, a timer heap and an eventfd for
+// cross-thread wake-ups. Every socket of a server (listening and accepted) and
+// every client connection lives on a loop; the thread count never depends on the
+// number of connections.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace ix::detail
+{
+    // Something with a file descriptor on the loop. Called on the loop thread only.
+    class IoHandler
+    {
+    public:
+        virtual ~IoHandler() = default;
+        virtual void onIoEvents(uint32_t events) = 0;
+    };
+
+    class EventLoop
+    {
+    public:
+        using Task = std::function<void()>;
+        using Clock = std::chrono::steady_clock;
+        using TimerId = uint64_t;
+
+        // A new loop with its own thread, running until stop().
+        static std::shared_ptr<EventLoop> create(const std::string& name);
+        // The process-wide loop that client WebSockets share (never stopped).
+        static EventLoop& shared();
+
+        ~EventLoop();
+        EventLoop(const EventLoop&) = delete;
+        EventLoop& operator=(const EventLoop&) = delete;
+
+        // Runs task on the loop thread, soon. Thread-safe. Tasks posted after
+        // stop() are dropped.
+        void post(Task task);
+        // Runs task now when called on the loop thread, else posts it.
+        void dispatch(Task task);
+        bool inLoopThread() const { return std::this_thread::get_id() == _threadId; }
+
+        // fd registration (loop thread only). The loop keeps the handler alive
+        // while it is registered and until the current batch of events is done.
+        void add(int fd, uint32_t events, std::shared_ptr<IoHandler> handler);
+        // Changes the interest set of a registered fd. Thread-safe: the caller
+        // guarantees fd is still registered to handler (it holds the lock that
+        // guards closing fd).
+        void modify(int fd, uint32_t events, IoHandler* handler);
+        void remove(int fd);
+
+        // Timers (loop thread only).
+        TimerId addTimer(std::chrono::milliseconds delay, Task task);
+        void cancelTimer(TimerId id);
+
+        // Stops the thread and joins it. From the loop thread itself it only asks
+        // the loop to exit; the thread is then detached by the destructor.
+        void stop();
+
+    private:
+        explicit EventLoop(const std::string& name);
+        void run();
+        void runTasks();
+        int runTimers(); // returns ms until the next timer, or -1
+        void wake();
+
+        std::string _name;
+        int _epollFd = -1;
+        int _wakeFd = -1;
+        std::thread _thread;
+        std::thread::id _threadId;
+        bool _running = true; // loop thread only after start
+
+        std::mutex _taskMutex;
+        std::vector<Task> _tasks;
+        bool _stopRequested = false;
+
+        std::unordered_map<int, std::shared_ptr<IoHandler>> _handlers;
+        std::vector<std::shared_ptr<IoHandler>> _retired; // freed after each batch
+
+        struct TimerEntry
+        {
+            Clock::time_point deadline;
+            TimerId id;
+            bool operator>(const TimerEntry& o) const
+            {
+                return deadline > o.deadline || (deadline == o.deadline && id > o.id);
+            }
+        };
+        std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> _timerHeap;
+        std::unordered_map<TimerId, Task> _timerTasks;
+        TimerId _nextTimerId = 1;
+    };
+} // namespace ix::detail

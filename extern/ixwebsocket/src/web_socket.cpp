@@ -1,0 +1,587 @@
+#include "web_socket_core.h"
+
+#include "utf8.h"
+#include "ixwebsocket/IXExponentialBackoff.h"
+#include <chrono>
+
+namespace ix::detail
+{
+    std::shared_ptr<const OnTrafficTrackerCallback> WebSocketCore::s_tracker;
+
+    namespace
+    {
+        const std::string kEmpty;
+        // How long stop() waits for the close handshake before dropping the connection.
+        constexpr int kCloseTimeoutMs = 1000;
+    } // namespace
+
+    WebSocketCore::WebSocketCore(EventLoop& loop, bool serverSide) : _loop(loop), _serverSide(serverSide)
+    {
+        if (serverSide) autoReconnect = false;
+    }
+
+    void WebSocketCore::setCallback(const OnMessageCallback& callback)
+    {
+        std::shared_ptr<const OnMessageCallback> cb;
+        if (callback) cb = std::make_shared<const OnMessageCallback>(callback);
+        std::atomic_store(&_callback, cb);
+    }
+
+    bool WebSocketCore::hasCallback() const { return std::atomic_load(&_callback) != nullptr; }
+
+    void WebSocketCore::setTrafficTracker(const OnTrafficTrackerCallback& tracker)
+    {
+        std::shared_ptr<const OnTrafficTrackerCallback> t;
+        if (tracker) t = std::make_shared<const OnTrafficTrackerCallback>(tracker);
+        std::atomic_store(&s_tracker, t);
+    }
+
+    void WebSocketCore::detach() { std::atomic_store(&_callback, std::shared_ptr<const OnMessageCallback>()); }
+
+    void WebSocketCore::deliver(WebSocketMessageType type, const std::string& data, size_t wireSize,
+                                WebSocketErrorInfo error, WebSocketOpenInfo open, WebSocketCloseInfo close,
+                                bool binary)
+    {
+        auto cb = std::atomic_load(&_callback);
+        if (!cb) return; // upstream crashes here (defect 25)
+        if (type == WebSocketMessageType::Message || type == WebSocketMessageType::Ping ||
+            type == WebSocketMessageType::Pong || type == WebSocketMessageType::Fragment)
+        {
+            if (auto tracker = std::atomic_load(&s_tracker)) (*tracker)(wireSize, true);
+        }
+        WebSocketMessagePtr msg(new WebSocketMessage(type, data, wireSize, std::move(error), std::move(open),
+                                                     std::move(close), binary));
+        (*cb)(msg);
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    ConnectionOptions WebSocketCore::buildOptions(int timeoutSecs, std::string& error)
+    {
+        ConnectionOptions o;
+        std::lock_guard<std::mutex> lock(configMutex);
+        o.role = Role::Client;
+        o.autoPong = pongEnabled;
+        o.maxMessageSize = maxMessageSize;
+        o.handshakeTimeoutMs = timeoutSecs * 1000;
+        o.closeTimeoutMs = kCloseTimeoutMs;
+        o.pingIntervalSecs = pingIntervalSecs;
+        o.pingTimeoutSecs = pingTimeoutSecs;
+        o.pingMessage = pingMessage;
+        o.urlText = url;
+        o.extraHeaders = extraHeaders;
+        o.subprotocols = subprotocols;
+        if (!parseUrl(url, o.url, error)) return o;
+        if (o.url.tls) error = "TLS support is not enabled on this platform.";
+        return o;
+    }
+
+    void WebSocketCore::attempt(int timeoutSecs, bool synchronous)
+    {
+        // Loop thread.
+        std::string error;
+        ConnectionOptions options = buildOptions(timeoutSecs, error);
+        if (!error.empty())
+        {
+            WebSocketInitResult result(false, 0, error);
+            onConnectionFailed(result);
+            return;
+        }
+        auto conn = Connection::connectClient(_loop, std::move(options), shared_from_this());
+        std::lock_guard<std::mutex> lock(_stateMutex);
+        (void) synchronous;
+        _connection = conn;
+    }
+
+    void WebSocketCore::start()
+    {
+        std::lock_guard<std::mutex> lock(_stateMutex);
+        if (_serverSide || _running) return;
+        _running = true;
+        if (_connection || _attemptPending) return; // e.g. after connect()
+        _attemptPending = true;
+        _retries = 0;
+        auto self = shared_from_this();
+        _loop.post([self] { self->attempt(self->handshakeTimeoutSecs, false); });
+    }
+
+    WebSocketInitResult WebSocketCore::connect(int timeoutSecs)
+    {
+        if (_loop.inLoopThread())
+            return WebSocketInitResult(false, 0, "connect() cannot be called from an event callback");
+        std::unique_lock<std::mutex> lock(_stateMutex);
+        if (_connection && _connection->isOpen()) return WebSocketInitResult(false, 0, "Already connected");
+        _syncPending = true;
+        _syncDone = false;
+        _attemptPending = true;
+        auto self = shared_from_this();
+        _loop.post([self, timeoutSecs] { self->attempt(timeoutSecs > 0 ? timeoutSecs : 1, true); });
+        // The handshake timer bounds this; the margin covers a busy loop.
+        _stateChanged.wait_for(lock, std::chrono::seconds(timeoutSecs + 5), [this] { return _syncDone; });
+        _syncPending = false;
+        if (!_syncDone) return WebSocketInitResult(false, 0, "Timed out waiting for the connection attempt");
+        return _syncResult;
+    }
+
+    void WebSocketCore::run()
+    {
+        if (_loop.inLoopThread()) return;
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            if (!_serverSide && !_connection && !_attemptPending)
+            {
+                _running = true;
+                _attemptPending = true;
+                auto self = shared_from_this();
+                _loop.post([self] { self->attempt(self->handshakeTimeoutSecs, false); });
+            }
+        }
+        std::unique_lock<std::mutex> lock(_stateMutex);
+        _stateChanged.wait(lock, [this] {
+            return !_connection && !_attemptPending && !(_running && autoReconnect);
+        });
+    }
+
+    void WebSocketCore::stop(uint16_t code, const std::string& reason)
+    {
+        std::shared_ptr<Connection> conn;
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            _running = false;
+            ++_generation; // a pending retry timer becomes a no-op
+            conn = _connection;
+            if (!conn && _attemptPending && !_syncPending) _attemptPending = false;
+        }
+        _stateChanged.notify_all();
+        if (!conn) return;
+        conn->close(code, reason);
+        if (_loop.inLoopThread()) return; // from a callback: never wait on our own thread
+        std::unique_lock<std::mutex> lock(_stateMutex);
+        bool closed = _stateChanged.wait_for(lock, std::chrono::milliseconds(kCloseTimeoutMs + 500),
+                                             [this, &conn] { return _connection != conn; });
+        if (!closed)
+        {
+            lock.unlock();
+            conn->abort("stop() timed out");
+        }
+    }
+
+    void WebSocketCore::close(uint16_t code, const std::string& reason)
+    {
+        auto conn = connection();
+        if (conn) conn->close(code, reason);
+    }
+
+    void WebSocketCore::attach(std::shared_ptr<Connection> connection)
+    {
+        std::lock_guard<std::mutex> lock(_stateMutex);
+        _connection = std::move(connection);
+    }
+
+    std::shared_ptr<Connection> WebSocketCore::connection() const
+    {
+        std::lock_guard<std::mutex> lock(_stateMutex);
+        return _connection;
+    }
+
+    WebSocketSendInfo WebSocketCore::sendMessage(bool binary, const char* data, size_t size)
+    {
+        auto conn = connection();
+        if (!conn) return WebSocketSendInfo(false);
+        WebSocketSendInfo info = conn->sendMessage(binary, data, size);
+        if (info.success)
+            if (auto tracker = std::atomic_load(&s_tracker)) (*tracker)(info.wireSize, false);
+        return info;
+    }
+
+    WebSocketSendInfo WebSocketCore::sendPing(const std::string& payload)
+    {
+        auto conn = connection();
+        if (!conn) return WebSocketSendInfo(false);
+        return conn->sendControl(kPing, payload.data(), payload.size());
+    }
+
+    ReadyState WebSocketCore::readyState() const
+    {
+        std::lock_guard<std::mutex> lock(_stateMutex);
+        if (_connection) return _connection->readyState();
+        return _attemptPending && _running ? ReadyState::Connecting : ReadyState::Closed;
+    }
+
+    size_t WebSocketCore::bufferedAmount() const
+    {
+        auto conn = connection();
+        return conn ? conn->bufferedAmount() : 0;
+    }
+
+    // ---------------------------------------------------------------- events
+
+    void WebSocketCore::onConnectionOpen(const WebSocketInitResult& result)
+    {
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            _retries = 0;
+            _attemptPending = false;
+            if (_syncPending)
+            {
+                _syncResult = result;
+                _syncDone = true;
+            }
+        }
+        _stateChanged.notify_all();
+        deliver(WebSocketMessageType::Open, kEmpty, 0, WebSocketErrorInfo(),
+                WebSocketOpenInfo(result.uri, result.headers, result.protocol), WebSocketCloseInfo(), false);
+    }
+
+    void WebSocketCore::onConnectionFailed(const WebSocketInitResult& result)
+    {
+        WebSocketErrorInfo info;
+        bool emit = false;
+        bool retry = false;
+        uint32_t waitMs = 0;
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            _connection.reset();
+            if (_serverSide)
+            {
+                _attemptPending = false;
+            }
+            else if (_syncPending && !_syncDone)
+            {
+                // connect(): the caller gets the result; no Error event (upstream).
+                _syncResult = result;
+                _syncDone = true;
+                _attemptPending = false;
+            }
+            else
+            {
+                emit = true;
+                info.reason = result.errorStr;
+                info.http_status = result.http_status;
+                if (_running && autoReconnect)
+                {
+                    waitMs = calculateRetryWaitMilliseconds(_retries, maxWaitMs, minWaitMs);
+                    _retries++;
+                    info.retries = _retries;
+                    info.wait_time = waitMs;
+                    retry = true;
+                    _attemptPending = true;
+                    uint64_t generation = _generation;
+                    auto self = shared_from_this();
+                    _retryTimer = _loop.addTimer(std::chrono::milliseconds(waitMs), [self, generation] {
+                        {
+                            std::lock_guard<std::mutex> lock(self->_stateMutex);
+                            self->_retryTimer = 0;
+                            if (generation != self->_generation || !self->_running)
+                            {
+                                self->_attemptPending = false;
+                                self->_stateChanged.notify_all();
+                                return;
+                            }
+                        }
+                        self->attempt(self->handshakeTimeoutSecs, false);
+                    });
+                }
+                else
+                {
+                    _attemptPending = false;
+                    _running = false;
+                }
+            }
+        }
+        _stateChanged.notify_all();
+        (void) retry;
+        if (emit)
+            deliver(WebSocketMessageType::Error, kEmpty, 0, info, WebSocketOpenInfo(), WebSocketCloseInfo(),
+                    false);
+        if (_serverSide && onFinished) onFinished(result);
+    }
+
+    void WebSocketCore::onSessionEvents(std::vector<SessionEvent>& events)
+    {
+        for (auto& ev : events)
+        {
+            switch (ev.kind)
+            {
+                case SessionEvent::Kind::Message:
+                    deliver(WebSocketMessageType::Message, ev.data, ev.wireSize, WebSocketErrorInfo(),
+                            WebSocketOpenInfo(), WebSocketCloseInfo(), ev.binary);
+                    break;
+                case SessionEvent::Kind::Fragment:
+                    deliver(WebSocketMessageType::Fragment, kEmpty, ev.wireSize, WebSocketErrorInfo(),
+                            WebSocketOpenInfo(), WebSocketCloseInfo(), false);
+                    break;
+                case SessionEvent::Kind::Ping:
+                    deliver(WebSocketMessageType::Ping, ev.data, ev.wireSize, WebSocketErrorInfo(),
+                            WebSocketOpenInfo(), WebSocketCloseInfo(), false);
+                    break;
+                case SessionEvent::Kind::Pong:
+                    deliver(WebSocketMessageType::Pong, ev.data, ev.wireSize, WebSocketErrorInfo(),
+                            WebSocketOpenInfo(), WebSocketCloseInfo(), false);
+                    break;
+                case SessionEvent::Kind::Close:
+                {
+                    bool reconnect;
+                    {
+                        std::lock_guard<std::mutex> lock(_stateMutex);
+                        _connection.reset();
+                        reconnect = !_serverSide && _running && autoReconnect;
+                        _attemptPending = reconnect;
+                        _retries = 0;
+                    }
+                    deliver(WebSocketMessageType::Close, kEmpty, ev.wireSize, WebSocketErrorInfo(),
+                            WebSocketOpenInfo(), WebSocketCloseInfo(ev.code, ev.reason, ev.remote), false);
+                    _stateChanged.notify_all();
+                    if (_serverSide && onFinished) onFinished(WebSocketInitResult(true, 200));
+                    if (reconnect)
+                    {
+                        // The first attempt after a drop is not delayed (upstream).
+                        bool still;
+                        {
+                            std::lock_guard<std::mutex> lock(_stateMutex);
+                            still = _running && autoReconnect && !_connection;
+                            if (!still) _attemptPending = false;
+                        }
+                        if (still) attempt(handshakeTimeoutSecs, false);
+                        else _stateChanged.notify_all();
+                    }
+                    break;
+                }
+            }
+        }
+    }
+} // namespace ix::detail
+
+// ==================================================================== ix::WebSocket
+
+namespace ix
+{
+    using detail::WebSocketCore;
+
+    WebSocket::WebSocket() : _core(std::make_shared<WebSocketCore>(detail::EventLoop::shared(), false)) {}
+
+    WebSocket::WebSocket(std::shared_ptr<WebSocketCore> core) : _core(std::move(core)) {}
+
+    WebSocket::~WebSocket()
+    {
+        _core->stop(WebSocketCloseConstants::kNormalClosureCode, WebSocketCloseConstants::kNormalClosureMessage);
+        _core->detach();
+    }
+
+    void WebSocket::setUrl(const std::string& url)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->url = url;
+    }
+
+    const std::string WebSocket::getUrl() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->url;
+    }
+
+    void WebSocket::setExtraHeaders(const WebSocketHttpHeaders& headers)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->extraHeaders = headers;
+    }
+
+    void WebSocket::setPerMessageDeflateOptions(const WebSocketPerMessageDeflateOptions& options)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->deflateOptions = options;
+    }
+
+    const WebSocketPerMessageDeflateOptions WebSocket::getPerMessageDeflateOptions() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->deflateOptions;
+    }
+
+    void WebSocket::enablePerMessageDeflate() { setPerMessageDeflateOptions(WebSocketPerMessageDeflateOptions(true)); }
+    void WebSocket::disablePerMessageDeflate() { setPerMessageDeflateOptions(WebSocketPerMessageDeflateOptions(false)); }
+
+    void WebSocket::setTLSOptions(const SocketTLSOptions& options)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->tlsOptions = options;
+    }
+
+    void WebSocket::setPingMessage(const std::string& message, SendMessageKind kind)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->pingMessage = message;
+        _core->pingKind = kind;
+    }
+
+    const std::string WebSocket::getPingMessage() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->pingMessage;
+    }
+
+    void WebSocket::setPingInterval(int secs)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->pingIntervalSecs = secs;
+    }
+
+    int WebSocket::getPingInterval() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->pingIntervalSecs;
+    }
+
+    void WebSocket::enablePong()
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->pongEnabled = true;
+    }
+
+    void WebSocket::disablePong()
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->pongEnabled = false;
+    }
+
+    void WebSocket::addSubProtocol(const std::string& subProtocol)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->subprotocols.push_back(subProtocol);
+    }
+
+    const std::vector<std::string>& WebSocket::getSubProtocols()
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->subprotocols;
+    }
+
+    void WebSocket::setHandshakeTimeout(int secs) { _core->handshakeTimeoutSecs = secs > 0 ? secs : 1; }
+
+    void WebSocket::start() { _core->start(); }
+
+    void WebSocket::stop(uint16_t code, const std::string& reason) { _core->stop(code, reason); }
+
+    WebSocketInitResult WebSocket::connect(int timeoutSecs) { return _core->connect(timeoutSecs); }
+
+    void WebSocket::run() { _core->run(); }
+
+    WebSocketSendInfo WebSocket::send(const std::string& data, bool binary, const OnProgressCallback& onProgress)
+    {
+        return binary ? sendBinary(data, onProgress) : sendText(data, onProgress);
+    }
+
+    namespace
+    {
+        WebSocketSendInfo sendWithProgress(WebSocketCore& core, bool binary, const char* data, size_t size,
+                                           const OnProgressCallback& onProgress)
+        {
+            WebSocketSendInfo info = core.sendMessage(binary, data, size);
+            // Messages go out as one frame: one progress step.
+            if (info.success && onProgress) onProgress(0, 1);
+            return info;
+        }
+    } // namespace
+
+    WebSocketSendInfo WebSocket::sendBinary(const std::string& data, const OnProgressCallback& onProgress)
+    {
+        return sendWithProgress(*_core, true, data.data(), data.size(), onProgress);
+    }
+
+    WebSocketSendInfo WebSocket::sendBinary(const IXWebSocketSendData& data, const OnProgressCallback& onProgress)
+    {
+        return sendWithProgress(*_core, true, data.data(), data.size(), onProgress);
+    }
+
+    WebSocketSendInfo WebSocket::sendText(const std::string& text, const OnProgressCallback& onProgress)
+    {
+        // Invalid UTF-8 fails this call only; the connection stays open (upstream
+        // closes it with 1007, defect 14).
+        if (!detail::isValidUtf8(text.data(), text.size())) return WebSocketSendInfo(false);
+        return sendWithProgress(*_core, false, text.data(), text.size(), onProgress);
+    }
+
+    WebSocketSendInfo WebSocket::sendUtf8Text(const std::string& text, const OnProgressCallback& onProgress)
+    {
+        return sendWithProgress(*_core, false, text.data(), text.size(), onProgress);
+    }
+
+    WebSocketSendInfo WebSocket::sendUtf8Text(const IXWebSocketSendData& text, const OnProgressCallback& onProgress)
+    {
+        return sendWithProgress(*_core, false, text.data(), text.size(), onProgress);
+    }
+
+    WebSocketSendInfo WebSocket::ping(const std::string& text, SendMessageKind kind)
+    {
+        if (kind == SendMessageKind::Ping)
+        {
+            if (text.size() > 125) return WebSocketSendInfo(false);
+            return _core->sendPing(text);
+        }
+        return _core->sendMessage(kind == SendMessageKind::Binary, text.data(), text.size());
+    }
+
+    void WebSocket::close(uint16_t code, const std::string& reason) { _core->close(code, reason); }
+
+    void WebSocket::setOnMessageCallback(const OnMessageCallback& callback) { _core->setCallback(callback); }
+
+    bool WebSocket::isOnMessageCallbackRegistered() const { return _core->hasCallback(); }
+
+    void WebSocket::setTrafficTrackerCallback(const OnTrafficTrackerCallback& callback)
+    {
+        WebSocketCore::setTrafficTracker(callback);
+    }
+
+    void WebSocket::resetTrafficTrackerCallback() { WebSocketCore::setTrafficTracker(nullptr); }
+
+    ReadyState WebSocket::getReadyState() const { return _core->readyState(); }
+
+    std::string WebSocket::readyStateToString(ReadyState readyState)
+    {
+        switch (readyState)
+        {
+            case ReadyState::Open: return "OPEN";
+            case ReadyState::Connecting: return "CONNECTING";
+            case ReadyState::Closing: return "CLOSING";
+            case ReadyState::Closed: return "CLOSED";
+        }
+        return "UNKNOWN";
+    }
+
+    size_t WebSocket::bufferedAmount() const { return _core->bufferedAmount(); }
+
+    void WebSocket::enableAutomaticReconnection() { _core->autoReconnect = true; }
+    void WebSocket::disableAutomaticReconnection() { _core->autoReconnect = false; }
+    bool WebSocket::isAutomaticReconnectionEnabled() const { return _core->autoReconnect; }
+
+    void WebSocket::setMaxWaitBetweenReconnectionRetries(uint32_t ms) { _core->maxWaitMs = ms; }
+    void WebSocket::setMinWaitBetweenReconnectionRetries(uint32_t ms) { _core->minWaitMs = ms; }
+    uint32_t WebSocket::getMaxWaitBetweenReconnectionRetries() const { return _core->maxWaitMs; }
+    uint32_t WebSocket::getMinWaitBetweenReconnectionRetries() const { return _core->minWaitMs; }
+
+    void WebSocket::setAutoThreadName(bool) {} // the loop thread is shared; nothing to name
+
+    void WebSocket::setMaxMessageSize(size_t bytes)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->maxMessageSize = bytes;
+    }
+
+    size_t WebSocket::getMaxMessageSize() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->maxMessageSize;
+    }
+
+    void WebSocket::setPingTimeout(int secs)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->pingTimeoutSecs = secs;
+    }
+
+    int WebSocket::getPingTimeout() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->pingTimeoutSecs;
+    }
+} // namespace ix

@@ -1,0 +1,255 @@
+#include "ixwebsocket/IXWebSocketServer.h"
+
+#include "connection.h"
+#include "event_loop.h"
+#include "web_socket_core.h"
+#include "ixwebsocket/IXUserAgent.h"
+#include <chrono>
+#include <condition_variable>
+#include <unordered_map>
+#include <unistd.h>
+
+namespace ix
+{
+    const int WebSocketServer::kDefaultHandShakeTimeoutSecs = 3;
+    const int WebSocketServer::kPingIntervalSeconds = -1;
+
+    namespace
+    {
+        constexpr int kCloseTimeoutMs = 1000;
+    }
+
+    struct WebSocketServer::Impl
+    {
+        int handshakeTimeoutSecs;
+        int pingIntervalSecs;
+        std::atomic<bool> pongEnabled {true};
+        std::atomic<bool> deflateEnabled {true};
+        std::atomic<size_t> maxMessageSize {0};
+        OnConnectionCallback onConnection;
+        OnClientMessageCallback onClientMessage;
+
+        // Every connection from accept to its end, handshaking ones included.
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::unordered_map<WebSocket*, std::shared_ptr<WebSocket>> connections;
+        bool stopping = false;
+    };
+
+    WebSocketServer::WebSocketServer(int port, const std::string& host, int backlog, size_t maxConnections,
+                                     int handshakeTimeoutSecs, int addressFamily, int pingIntervalSeconds,
+                                     int /*sendTimeoutSeconds*/)
+        : SocketServer(port, host, backlog, maxConnections, addressFamily), _impl(std::make_shared<Impl>())
+    {
+        _impl->handshakeTimeoutSecs = handshakeTimeoutSecs;
+        _impl->pingIntervalSecs = pingIntervalSeconds;
+    }
+
+    WebSocketServer::~WebSocketServer() { stop(); }
+
+    void WebSocketServer::enablePong() { _impl->pongEnabled = true; }
+    void WebSocketServer::disablePong() { _impl->pongEnabled = false; }
+    void WebSocketServer::disablePerMessageDeflate() { _impl->deflateEnabled = false; }
+    void WebSocketServer::setOnConnectionCallback(const OnConnectionCallback& cb) { _impl->onConnection = cb; }
+    void WebSocketServer::setOnClientMessageCallback(const OnClientMessageCallback& cb) { _impl->onClientMessage = cb; }
+    int WebSocketServer::getHandshakeTimeoutSecs() { return _impl->handshakeTimeoutSecs; }
+    bool WebSocketServer::isPongEnabled() { return _impl->pongEnabled; }
+    bool WebSocketServer::isPerMessageDeflateEnabled() { return _impl->deflateEnabled; }
+    void WebSocketServer::setMaxMessageSize(size_t bytes) { _impl->maxMessageSize = bytes; }
+    size_t WebSocketServer::getMaxMessageSize() const { return _impl->maxMessageSize; }
+
+    bool WebSocketServer::listenAndStart()
+    {
+        auto result = listen();
+        if (!result.first)
+        {
+            logError(result.second);
+            return false;
+        }
+        start();
+        return true;
+    }
+
+    std::set<std::shared_ptr<WebSocket>> WebSocketServer::getClients()
+    {
+        std::set<std::shared_ptr<WebSocket>> clients;
+        std::lock_guard<std::mutex> lock(_impl->mutex);
+        for (auto& entry : _impl->connections)
+            if (entry.second->getReadyState() == ReadyState::Open) clients.insert(entry.second);
+        return clients;
+    }
+
+    size_t WebSocketServer::getConnectedClientsCount()
+    {
+        std::lock_guard<std::mutex> lock(_impl->mutex);
+        return _impl->connections.size();
+    }
+
+    void WebSocketServer::makeBroadcastServer()
+    {
+        std::weak_ptr<Impl> weakImpl = _impl;
+        setOnClientMessageCallback(
+            [this](std::shared_ptr<ConnectionState>, WebSocket& sender, const WebSocketMessagePtr& msg) {
+                if (msg->type != WebSocketMessageType::Message) return;
+                for (auto&& client : getClients())
+                {
+                    if (client.get() == &sender) continue;
+                    client->send(msg->str, msg->binary);
+                }
+            });
+    }
+
+    void WebSocketServer::handleAcceptedSocket(int fd, std::shared_ptr<ConnectionState> state)
+    {
+        // Loop thread.
+        {
+            std::lock_guard<std::mutex> lock(_impl->mutex);
+            if (_impl->stopping)
+            {
+                ::close(fd);
+                return;
+            }
+            if (_impl->connections.size() >= _maxConnections)
+            {
+                // Answer instead of a silent drop (upstream just closes the socket).
+                logError("WebSocketServer: reached max connections = " + std::to_string(_maxConnections) +
+                         ". Answering 503.");
+                detail::Connection::rejectServer(
+                    *_loop, fd, detail::httpErrorResponse(503, "Too many connections", userAgent(), "Retry-After: 1\r\n"),
+                    kCloseTimeoutMs);
+                return;
+            }
+        }
+
+        auto core = std::make_shared<detail::WebSocketCore>(*_loop, true);
+        std::shared_ptr<WebSocket> ws(new WebSocket(core));
+        {
+            std::lock_guard<std::mutex> lock(core->configMutex);
+            core->pingIntervalSecs = _impl->pingIntervalSecs;
+            core->pongEnabled = _impl->pongEnabled;
+            core->maxMessageSize = _impl->maxMessageSize;
+        }
+
+        if (_impl->onConnection)
+        {
+            _impl->onConnection(ws, state);
+        }
+        else if (_impl->onClientMessage)
+        {
+            auto cb = _impl->onClientMessage;
+            std::weak_ptr<WebSocket> weak = ws;
+            ws->setOnMessageCallback([cb, state, weak](const WebSocketMessagePtr& msg) {
+                if (auto self = weak.lock()) cb(state, *self, msg);
+            });
+        }
+        if (!ws->isOnMessageCallbackRegistered())
+        {
+            logError("WebSocketServer: no message callback for connection " + state->getId() + "; dropping it");
+            ::close(fd);
+            state->setTerminated();
+            return;
+        }
+
+        std::weak_ptr<Impl> weakImpl = _impl;
+        WebSocket* key = ws.get();
+        core->onFinished = [weakImpl, key, state, this](const WebSocketInitResult& result) {
+            if (!result.success)
+                logError("WebSocketServer::handleConnection() HTTP status: " + std::to_string(result.http_status) +
+                         " error: " + result.errorStr);
+            auto impl = weakImpl.lock();
+            if (!impl) return;
+            std::shared_ptr<WebSocket> dropped; // destroyed outside the lock
+            {
+                std::lock_guard<std::mutex> lock(impl->mutex);
+                auto it = impl->connections.find(key);
+                if (it != impl->connections.end())
+                {
+                    dropped = std::move(it->second);
+                    impl->connections.erase(it);
+                }
+            }
+            impl->changed.notify_all();
+            state->setTerminated();
+            if (dropped) _loop->post([dropped] {}); // release after the current callback returns
+        };
+
+        detail::ConnectionOptions options;
+        options.role = detail::Role::Server;
+        options.autoPong = _impl->pongEnabled;
+        options.maxMessageSize = _impl->maxMessageSize;
+        options.handshakeTimeoutMs = (_impl->handshakeTimeoutSecs > 0 ? _impl->handshakeTimeoutSecs : 1) * 1000;
+        options.closeTimeoutMs = kCloseTimeoutMs;
+        options.pingIntervalSecs = _impl->pingIntervalSecs;
+        options.serverHandshake.serverHeader = userAgent();
+
+        {
+            std::lock_guard<std::mutex> lock(_impl->mutex);
+            _impl->connections.emplace(key, ws);
+        }
+        auto conn = detail::Connection::acceptServer(*_loop, fd, std::move(options), core);
+        core->attach(conn);
+    }
+
+    void WebSocketServer::stop()
+    {
+        stop(WebSocketCloseConstants::kNormalClosureCode, WebSocketCloseConstants::kNormalClosureMessage,
+             kCloseTimeoutMs + 500);
+    }
+
+    void WebSocketServer::stop(uint16_t code, const std::string& reason, int timeoutMs)
+    {
+        std::shared_ptr<detail::EventLoop> loop;
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            loop = _loop;
+        }
+        if (loop)
+        {
+            auto impl = _impl;
+            auto closeAll = [this, impl, code, reason] {
+                stopAcceptingConnections();
+                std::vector<std::shared_ptr<WebSocket>> all;
+                {
+                    std::lock_guard<std::mutex> lock(impl->mutex);
+                    impl->stopping = true;
+                    for (auto& entry : impl->connections) all.push_back(entry.second);
+                }
+                for (auto& ws : all)
+                {
+                    auto conn = ws->_core->connection();
+                    if (!conn) continue;
+                    if (conn->isOpen())
+                        conn->close(code, reason);
+                    else
+                        conn->abort("server stopping");
+                }
+            };
+            if (loop->inLoopThread())
+            {
+                // From a callback: start closing; the loop cannot wait for itself.
+                closeAll();
+                return;
+            }
+            loop->post(closeAll);
+            {
+                std::unique_lock<std::mutex> lock(impl->mutex);
+                impl->changed.wait_for(lock, std::chrono::milliseconds(timeoutMs),
+                                       [&] { return impl->stopping && impl->connections.empty(); });
+            }
+            // Whatever did not finish its close handshake in time is dropped.
+            loop->post([impl] {
+                std::vector<std::shared_ptr<WebSocket>> rest;
+                {
+                    std::lock_guard<std::mutex> lock(impl->mutex);
+                    for (auto& entry : impl->connections) rest.push_back(entry.second);
+                }
+                for (auto& ws : rest)
+                    if (auto conn = ws->_core->connection()) conn->abort("server stopped");
+            });
+        }
+        SocketServer::stop();
+        std::lock_guard<std::mutex> lock(_impl->mutex);
+        _impl->connections.clear();
+        _impl->stopping = false;
+    }
+} // namespace ix
