@@ -3,6 +3,7 @@
 
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -196,11 +197,7 @@ namespace ixws
 
             size_t bufferedAmount() { return _ws->bufferedAmount(); }
 
-            bool started()
-            {
-                std::lock_guard<std::mutex> lock(_lifecycle);
-                return _started;
-            }
+            bool started() const { return _started.load(); }
 
         private:
             static void checkCode(int code)
@@ -211,7 +208,7 @@ namespace ixws
             int64_t _ref;
             std::unique_ptr<ix::WebSocket> _ws;
             std::mutex _lifecycle;
-            bool _started = false;
+            std::atomic<bool> _started{false};
             bool _connecting = false;
             bool _stopRequested = false;
             bool _autoReconnect = true;

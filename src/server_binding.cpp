@@ -316,13 +316,13 @@ namespace ixws
                 _registry->prune();
             }
 
-            bool running()
-            {
-                std::lock_guard<std::mutex> lock(_lifecycle);
-                return _running;
-            }
+            bool running() const { return _running.load(); }
 
-            int port() { return _boundPort != 0 ? _boundPort : _port; }
+            int port() const
+            {
+                int bound = _boundPort.load();
+                return bound != 0 ? bound : _port;
+            }
 
             std::vector<int64_t> clients() { return _registry->ids(); }
 
@@ -416,8 +416,8 @@ namespace ixws
             std::shared_ptr<ConnectionRegistry> _registry;
             std::mutex _lifecycle;
             std::unique_ptr<ix::WebSocketServer> _server;
-            bool _running = false;
-            int _boundPort = 0;
+            std::atomic<bool> _running{false};
+            std::atomic<int> _boundPort{0};
 
             int _port;
             std::string _host;

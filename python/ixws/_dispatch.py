@@ -1,0 +1,168 @@
+"""The process-wide dispatcher: one daemon thread takes engine events from
+_ixws.next_events() (which waits with the GIL released) and routes each batch,
+in order, to the Server/Client objects by ref through a weak registry.
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import logging
+import threading
+import weakref
+from typing import Any, Callable, Deque, Dict, List, Optional
+
+from . import _ixws
+from ._event import Event
+
+logger = logging.getLogger("ixws")
+
+_registry: Dict[int, "weakref.ReferenceType[Endpoint]"] = {}
+_registry_lock = threading.Lock()
+_client_refs = itertools.count(1)
+_server_refs = itertools.count(1)
+
+_thread: Optional[threading.Thread] = None
+_thread_lock = threading.Lock()
+_stopping = False
+
+# How long one next_events() call waits; only bounds the reaction to _stopping
+# when wake() is somehow missed.
+_POLL_SECONDS = 1.0
+
+
+def next_client_ref() -> int:
+    return next(_client_refs)
+
+
+def next_server_ref() -> int:
+    return -next(_server_refs)
+
+
+def in_dispatcher() -> bool:
+    """True when called from a callback (the dispatcher thread)."""
+    return threading.current_thread() is _thread
+
+
+def _run() -> None:
+    next_events = _ixws.next_events
+    registry = _registry
+    while not _stopping:
+        try:
+            batch = next_events(_POLL_SECONDS)
+        except BaseException:  # pragma: no cover - defensive
+            if _stopping:
+                return
+            logger.exception("ixws dispatcher: next_events failed")
+            continue
+        for item in batch:
+            wref = registry.get(item[1])
+            obj = wref() if wref is not None else None
+            if obj is not None:
+                obj._deliver(item)
+            del obj
+
+
+def _ensure_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _thread_lock:
+        if _thread is not None and _thread.is_alive():
+            return
+        if _stopping:
+            return
+        t = threading.Thread(target=_run, name="ixws-dispatcher", daemon=True)
+        _thread = t
+        t.start()
+
+
+def register(obj: "Endpoint") -> None:
+    with _registry_lock:
+        _registry[obj.ref] = weakref.ref(obj)
+    _ensure_thread()
+
+
+def unregister(ref: int) -> None:
+    with _registry_lock:
+        _registry.pop(ref, None)
+
+
+def live_objects() -> List["Endpoint"]:
+    with _registry_lock:
+        refs = list(_registry.values())
+    out = []
+    for r in refs:
+        obj = r()
+        if obj is not None:
+            out.append(obj)
+    return out
+
+
+def shutdown(timeout: float = 2.0) -> None:
+    """Closes every live object, then stops the dispatcher (used at exit)."""
+    global _stopping
+    for obj in live_objects():
+        try:
+            obj._shutdown()
+        except Exception:  # pragma: no cover - best effort at exit
+            logger.exception("ixws: error while closing %r at exit", obj)
+    _stopping = True
+    _ixws.wake()
+    t = _thread
+    if t is not None and t is not threading.current_thread():
+        t.join(timeout)
+
+
+atexit.register(shutdown)
+
+
+class Endpoint:
+    """Shared machinery of Server and Client: event delivery and messages()."""
+
+    _method: Optional[Callable[[Event], Any]]
+
+    def __init__(self, ref: int, server_ref: int, method: Optional[Callable[[Event], Any]],
+                 window: Any, process: Any) -> None:
+        self._ref = ref
+        self._server_ref = server_ref
+        self._method = method
+        self._window = window
+        self._process = process
+        self._queue: Deque[Event] = collections.deque()
+        self._queue_cond = threading.Condition(threading.Lock())
+
+    @property
+    def ref(self) -> int:
+        return self._ref
+
+    # Called on the dispatcher thread for every engine event of this object.
+    def _deliver(self, item: tuple) -> None:
+        ev = Event._from_engine(item, self._server_ref, self._window, self._process)
+        method = self._method
+        if method is not None:
+            try:
+                method(ev)
+            except BaseException:
+                logger.exception("ixws: exception in method for %r", ev)
+            return
+        with self._queue_cond:
+            self._queue.append(ev)
+            self._queue_cond.notify_all()
+
+    def messages(self, timeout: Optional[float] = None) -> List[Event]:
+        """Drains the events queued so far (only used when no method is set).
+
+        With a timeout, waits up to that many seconds for at least one event.
+        """
+        with self._queue_cond:
+            if not self._queue and timeout is not None and timeout > 0:
+                if in_dispatcher():
+                    raise RuntimeError("messages(timeout=...) cannot wait inside a callback")
+                self._queue_cond.wait_for(lambda: bool(self._queue), timeout)
+            out = list(self._queue)
+            self._queue.clear()
+        return out
+
+    def _shutdown(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError

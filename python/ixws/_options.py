@@ -1,0 +1,369 @@
+"""Validation of Server/Client options.
+
+Options are given as a dict with the seed's camelCase keys and/or as keyword
+arguments in snake_case (camelCase keywords are accepted too). Giving one key
+both ways is an error. Bad options fail at construction, naming the key:
+
+- unknown key            -> ValueError listing the valid keys
+- wrong type             -> TypeError naming the key
+- value out of range     -> ValueError naming the key
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, Optional, Tuple
+from urllib.parse import urlsplit
+
+__all__ = [
+    "SERVER_KEYS",
+    "CLIENT_KEYS",
+    "camel_to_snake",
+    "resolve_method",
+    "server_options",
+    "client_options",
+]
+
+_MISSING = object()
+_UINT32_MAX = 2**32 - 1
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def camel_to_snake(name: str) -> str:
+    """maxConnections -> max_connections."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# ----------------------------------------------------------------- checkers
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_int(key: str, value: Any, lo: Optional[int] = None, hi: Optional[int] = None) -> int:
+    # bool is an int subclass; True as a port or a size is a mistake.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"option {key!r} must be an int, not {_type_name(value)}")
+    if lo is not None and value < lo:
+        raise ValueError(f"option {key!r} must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ValueError(f"option {key!r} must be <= {hi}, got {value}")
+    return int(value)
+
+
+def _check_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"option {key!r} must be a bool, not {_type_name(value)}")
+    return value
+
+
+def _check_str(key: str, value: Any, *, empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"option {key!r} must be a str, not {_type_name(value)}")
+    if not empty and not value:
+        raise ValueError(f"option {key!r} must not be empty")
+    return value
+
+
+def _check_any(key: str, value: Any) -> Any:
+    return value
+
+
+def resolve_method(value: Any, key: str = "method") -> Optional[Callable[..., Any]]:
+    """A callable, None, or "package.module:function" (attribute paths allowed)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        module_name, sep, attr_path = value.partition(":")
+        if not sep or not module_name or not attr_path:
+            raise ValueError(
+                f"option {key!r} must be a callable or a 'package.module:function' string, got {value!r}"
+            )
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"option {key!r}: cannot import module {module_name!r}: {exc}") from exc
+        for part in attr_path.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError as exc:
+                raise ValueError(f"option {key!r}: {module_name!r} has no attribute {attr_path!r}") from exc
+        if not callable(obj):
+            raise TypeError(f"option {key!r}: {value!r} is not callable")
+        return obj
+    if callable(value):
+        return value
+    raise TypeError(
+        f"option {key!r} must be a callable or a 'package.module:function' string, not {_type_name(value)}"
+    )
+
+
+def _check_callable_or_name(key: str, value: Any) -> Any:
+    resolve_method(value, key)  # validates
+    return value
+
+
+# ------------------------------------------------------- nested dict options
+
+
+def _normalize_nested(key: str, value: Any, spec: Dict[str, Callable[[str, Any], Any]]) -> Dict[str, Any]:
+    """Validates a nested dict whose keys may be camelCase or snake_case."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"option {key!r} must be a dict, not {_type_name(value)}")
+    by_snake = {camel_to_snake(k): k for k in spec}
+    out: Dict[str, Any] = {}
+    spelled: Dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise TypeError(f"option {key!r}: keys must be str, not {_type_name(k)}")
+        canon = k if k in spec else by_snake.get(k)
+        if canon is None:
+            raise ValueError(
+                f"unknown key {k!r} in option {key!r}; valid keys: {', '.join(sorted(spec))}"
+            )
+        if canon in out:
+            raise ValueError(f"option {key!r}: key {canon!r} given twice (as {spelled[canon]!r} and {k!r})")
+        out[canon] = spec[canon](f"{key}.{canon}", v)
+        spelled[canon] = k
+    return out
+
+
+def _window_bits(key: str, value: Any) -> int:
+    return _check_int(key, value, 8, 15)
+
+
+_DEFLATE_SPEC: Dict[str, Callable[[str, Any], Any]] = {
+    "enabled": _check_bool,
+    "clientNoContextTakeover": _check_bool,
+    "serverNoContextTakeover": _check_bool,
+    "clientMaxWindowBits": _window_bits,
+    "serverMaxWindowBits": _window_bits,
+}
+
+_DEFLATE_DEFAULTS = {
+    "enabled": True,
+    "clientNoContextTakeover": False,
+    "serverNoContextTakeover": False,
+    "clientMaxWindowBits": 15,
+    "serverMaxWindowBits": 15,
+}
+
+
+def _check_deflate(key: str, value: Any) -> Dict[str, Any]:
+    """perMessageDeflate: a bool, or a dict of the five RFC 7692 settings."""
+    if isinstance(value, bool):
+        out = dict(_DEFLATE_DEFAULTS)
+        out["enabled"] = value
+        return out
+    given = _normalize_nested(key, value, _DEFLATE_SPEC)
+    out = dict(_DEFLATE_DEFAULTS)
+    out.update(given)
+    return out
+
+
+_TLS_SPEC: Dict[str, Callable[[str, Any], Any]] = {
+    "certFile": _check_str,
+    "keyFile": _check_str,
+    "caFile": _check_str,
+    "ciphers": _check_str,
+    "tls": _check_bool,
+    "disableHostnameValidation": _check_bool,
+}
+
+
+def _check_tls(key: str, value: Any) -> Dict[str, Any]:
+    out = _normalize_nested(key, value, _TLS_SPEC)
+    if bool(out.get("certFile")) != bool(out.get("keyFile")):
+        raise ValueError(f"option {key!r}: certFile and keyFile must be given together")
+    return out
+
+
+def _check_subprotocols(key: str, value: Any) -> list:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"option {key!r} must be a list of str, not {_type_name(value)}")
+    out = []
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"option {key!r} must be a list of str, found {_type_name(item)}")
+        if not _TOKEN_RE.match(item):
+            raise ValueError(f"option {key!r}: {item!r} is not a valid subprotocol token")
+        out.append(item)
+    return out
+
+
+def _check_headers(key: str, value: Any) -> Dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"option {key!r} must be a dict of str to str, not {_type_name(value)}")
+    out: Dict[str, str] = {}
+    for name, val in value.items():
+        if not isinstance(name, str) or not isinstance(val, str):
+            raise TypeError(f"option {key!r} must be a dict of str to str")
+        if not _TOKEN_RE.match(name):
+            raise ValueError(f"option {key!r}: {name!r} is not a valid header name")
+        if any(c in val for c in "\r\n\0"):
+            raise ValueError(f"option {key!r}: the value of {name!r} contains CR, LF or NUL")
+        out[name] = val
+    return out
+
+
+def _check_url(key: str, value: Any) -> str:
+    _check_str(key, value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError when out of range / not numeric
+    except ValueError as exc:
+        raise ValueError(f"option {key!r}: invalid URL {value!r}: {exc}") from exc
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"option {key!r} must be a ws:// or wss:// URL, got {value!r}")
+    if not parts.hostname:
+        raise ValueError(f"option {key!r}: URL {value!r} has no host")
+    if port == 0:
+        raise ValueError(f"option {key!r}: URL {value!r} has port 0")
+    return value
+
+
+def _port(key: str, value: Any) -> int:
+    return _check_int(key, value, 0, 65535)
+
+
+def _nonneg(key: str, value: Any) -> int:
+    return _check_int(key, value, 0)
+
+
+def _positive(key: str, value: Any) -> int:
+    return _check_int(key, value, 1)
+
+
+def _interval(key: str, value: Any) -> int:
+    # -1 (upstream's default) or 0 mean "off".
+    return _check_int(key, value, -1)
+
+
+def _uint32(key: str, value: Any) -> int:
+    return _check_int(key, value, 0, _UINT32_MAX)
+
+
+def _host(key: str, value: Any) -> str:
+    return _check_str(key, value, empty=False)
+
+
+# (checker, default); _MISSING = only present in .config when given.
+SERVER_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
+    # seed options
+    "method": (_check_callable_or_name, None),
+    "window": (_check_any, None),
+    "process": (_check_any, None),
+    "port": (_port, 8080),
+    "host": (_host, "127.0.0.1"),
+    "backlog": (_nonneg, 5),
+    "maxConnections": (_positive, 128),
+    # engine extras
+    "handshakeTimeout": (_positive, _MISSING),
+    "pingInterval": (_interval, _MISSING),
+    "enablePong": (_check_bool, _MISSING),
+    "perMessageDeflate": (_check_deflate, _MISSING),
+    "disablePerMessageDeflate": (_check_bool, _MISSING),
+    "maxMessageSize": (_nonneg, _MISSING),
+    "tls": (_check_tls, _MISSING),
+    "subprotocols": (_check_subprotocols, _MISSING),
+    "onHandshake": (_check_callable_or_name, _MISSING),
+}
+
+CLIENT_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
+    # seed options
+    "method": (_check_callable_or_name, None),
+    "window": (_check_any, None),
+    "process": (_check_any, None),
+    "url": (_check_url, _MISSING),
+    "pingInterval": (_interval, -1),
+    "pingTimeout": (_interval, -1),
+    "enableAutomaticReconnection": (_check_bool, True),
+    "enablePong": (_check_bool, True),
+    "perMessageDeflate": (_check_deflate, _MISSING),
+    "disablePerMessageDeflate": (_check_bool, _MISSING),
+    # engine extras
+    "extraHeaders": (_check_headers, _MISSING),
+    "subprotocols": (_check_subprotocols, _MISSING),
+    "handshakeTimeout": (_positive, _MISSING),
+    "minWaitBetweenReconnectionRetries": (_uint32, _MISSING),
+    "maxWaitBetweenReconnectionRetries": (_uint32, _MISSING),
+    "tls": (_check_tls, _MISSING),
+    "maxMessageSize": (_nonneg, _MISSING),
+}
+
+
+def _merge(kind: str, spec: Mapping[str, Any], options: Any, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{kind} options must be a dict, not {_type_name(options)}")
+    valid = ", ".join(sorted(spec))
+    by_snake = {camel_to_snake(k): k for k in spec}
+    given: Dict[str, Any] = {}
+    spelled: Dict[str, str] = {}
+    for key, value in options.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{kind} option names must be str, not {_type_name(key)}")
+        if key not in spec:
+            hint = f" (did you mean {by_snake[key]!r}?)" if key in by_snake else ""
+            raise ValueError(f"unknown {kind} option {key!r}{hint}; valid options: {valid}")
+        given[key] = value
+        spelled[key] = f"{key!r} in the options dict"
+    for key, value in kwargs.items():
+        canon = key if key in spec else by_snake.get(key)
+        if canon is None:
+            raise ValueError(f"unknown {kind} option {key!r}; valid options: {valid}")
+        if canon in given:
+            raise ValueError(
+                f"{kind} option {canon!r} given twice: as {spelled[canon]} and as keyword {key!r}"
+            )
+        given[canon] = value
+        spelled[canon] = f"keyword {key!r}"
+    return given
+
+
+def _build(kind: str, spec: Mapping[str, Any], options: Any, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+    given = _merge(kind, spec, options, kwargs)
+    config: Dict[str, Any] = {}
+    for key, (check, default) in spec.items():
+        if key in given:
+            config[key] = check(key, given[key])
+        elif default is not _MISSING:
+            config[key] = default
+    if "perMessageDeflate" in config and "disablePerMessageDeflate" in config:
+        raise ValueError(
+            f"{kind} options 'perMessageDeflate' and 'disablePerMessageDeflate' are mutually exclusive"
+        )
+    return config
+
+
+def server_options(options: Any = None, kwargs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Validated server configuration (camelCase keys, seed keys defaulted)."""
+    return _build("Server", SERVER_KEYS, options, kwargs or {})
+
+
+def client_options(options: Any = None, kwargs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Validated client configuration (camelCase keys, seed keys defaulted)."""
+    config = _build("Client", CLIENT_KEYS, options, kwargs or {})
+    if "url" not in config:
+        raise ValueError("Client option 'url' is required (a ws:// or wss:// URL)")
+    lo = config.get("minWaitBetweenReconnectionRetries", 1)
+    hi = config.get("maxWaitBetweenReconnectionRetries", 10000)
+    if lo > hi:
+        raise ValueError(
+            "option 'minWaitBetweenReconnectionRetries' must not exceed "
+            f"'maxWaitBetweenReconnectionRetries' ({lo} > {hi})"
+        )
+    return config
+
+
+def check_extensions(config: Mapping[str, Any], extensions: bool, engine: str) -> None:
+    """Options that only the bundled engine's extensions can honour."""
+    if extensions:
+        return
+    if config.get("maxMessageSize", 0):
+        raise ValueError(f"option 'maxMessageSize' is not supported by the {engine} engine")
+    if config.get("pingTimeout", -1) > 0:
+        raise ValueError(f"option 'pingTimeout' is not supported by the {engine} engine")

@@ -1,0 +1,168 @@
+"""ixws.Server: a WebSocket server on the engine's ix::WebSocketServer."""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from . import _dispatch, _ixws, _options
+from ._event import Event
+
+__all__ = ["Server"]
+
+Data = Union[str, bytes, bytearray, memoryview]
+
+
+def _release(core: Any, ref: int) -> None:
+    """Finalizer: stops the engine server (no reference to the Server itself)."""
+    _dispatch.unregister(ref)
+    core.stop()
+
+
+class Server(_dispatch.Endpoint):
+    """A WebSocket server.
+
+    ``Server({"port": 8008, "method": on_event, ...})`` or with keyword
+    arguments in snake_case (``Server(port=8008, max_connections=10)``).
+    See DESIGN.md section 2 for the options and the events.
+    """
+
+    def __init__(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> None:
+        config = _options.server_options(options, kwargs)
+        info = _ixws.engine_info()
+        _options.check_extensions(config, info["extensions"], info["engine"])
+        method = _options.resolve_method(config["method"])
+        ref = _dispatch.next_server_ref()
+        super().__init__(ref, ref, method, config["window"], config["process"])
+        self._config: Dict[str, Any] = {"ref": ref, **config}
+
+        deflate = config.get("perMessageDeflate")
+        disable_deflate = bool(config.get("disablePerMessageDeflate", False)) or (
+            deflate is not None and not deflate["enabled"])
+        tls = config.get("tls")
+        core_tls = None
+        if tls is not None:
+            core_tls = {k: v for k, v in tls.items() if k != "disableHostnameValidation"}
+            core_tls.setdefault("tls", True)
+            if "disableHostnameValidation" in tls:
+                core_tls["disable_hostname_validation"] = tls["disableHostnameValidation"]
+        self._core = _ixws.ServerCore(
+            ref=ref,
+            port=config["port"],
+            host=config["host"],
+            backlog=config["backlog"],
+            max_connections=config["maxConnections"],
+            handshake_timeout=config.get("handshakeTimeout", 3),
+            ping_interval=config.get("pingInterval", -1),
+            enable_pong=config.get("enablePong", True),
+            disable_per_message_deflate=disable_deflate,
+            max_message_size=config.get("maxMessageSize", 0),
+            tls=core_tls,
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        _dispatch.register(self)
+        self._finalizer = weakref.finalize(self, _release, self._core, ref)
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The current configuration plus "ref" (a copy)."""
+        return dict(self._config)
+
+    @property
+    def port(self) -> int:
+        return self._config["port"]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def running(self) -> bool:
+        return not self._closed and self._core.running
+
+    def _live_core(self) -> Any:
+        if self._closed:
+            raise RuntimeError("this ixws.Server is closed")
+        return self._core
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> Dict[str, Any]:
+        """Binds and starts accepting: {"success": bool, "message": str}.
+
+        With port 0 a free port is bound and config["port"] then holds it.
+        """
+        core = self._live_core()
+        ok, message = core.start()
+        if ok:
+            self._config["port"] = core.port
+        return {"success": ok, "message": message}
+
+    def stop(self) -> None:
+        """Closes every connection (1000) and stops listening. Restartable."""
+        if self._closed:
+            return
+        self._core.stop()
+
+    def close(self) -> None:
+        """Stops the server and releases it; the object cannot be started again."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer()
+
+    _shutdown = close
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self._core.running else "stopped")
+        return f"<ixws.Server ref={self.ref} {self._config['host']}:{self._config['port']} {state}>"
+
+    # ----------------------------------------------------------- connections
+
+    def clients(self) -> List[int]:
+        """Ids of the open connections, sorted (the lowest free id is reused)."""
+        if self._closed:
+            return []
+        return self._core.clients()
+
+    def send(self, data: Data, clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
+        """Sends a text (str) or binary (bytes-like) message to all or some clients.
+
+        Returns one dict per target: {"client", "success", "compressionError",
+        "payloadSize", "wireSize"}. A closed or unknown id gives success False.
+        """
+        core = self._live_core()
+        if clients is not None:
+            clients = list(clients)
+        return core.send(data, clients)
+
+    def ping(self, data: Data = b"", clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
+        """Sends a ping (payload up to 125 bytes) to all or some clients."""
+        core = self._live_core()
+        if clients is not None:
+            clients = list(clients)
+        return core.ping(data, clients)
+
+    def close_client(self, client: int, code: int = 1000, reason: str = "Normal closure") -> bool:
+        """Starts the close handshake with one connection. False if it is not open."""
+        core = self._live_core()
+        if isinstance(client, bool) or not isinstance(client, int):
+            raise TypeError("client must be an int connection id")
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise TypeError("code must be an int")
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a str")
+        return core.close_client(client, code, reason)
+
+    def messages(self, timeout: Optional[float] = None) -> List[Event]:
+        """Drains queued events (when no method is given); see Endpoint.messages."""
+        return super().messages(timeout)
