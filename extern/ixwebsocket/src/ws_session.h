@@ -57,6 +57,16 @@ namespace ix::detail
         // connection with 1002 (protocol), 1007 (bad UTF-8) or 1009 (too big),
         // emitting a Close event with remote=false. Bytes after the session is
         // Closed are ignored.
+        // Details: the first two bytes of a frame header are checked as soon as
+        // they arrive (mask direction, RSV bits, opcode, control-frame rules);
+        // text payload is UTF-8 checked chunk by chunk as it arrives; the size
+        // limit is checked on the declared frame length, before buffering. A
+        // peer's Close is echoed with its code and reason (whole payload). While
+        // Closing, data frames are still delivered but pings are not answered
+        // (nothing more is sent after our Close), any valid Close completes the
+        // handshake with our code/reason (remote=false), and a protocol error
+        // fails the connection without a second Close frame (the event then
+        // carries the error's code and reason).
         void receive(const char* data, size_t size, std::string& out,
                      std::vector<SessionEvent>& events);
 
@@ -70,8 +80,10 @@ namespace ix::detail
 
         // Starts the closing handshake: appends Close(code, reason) and moves to
         // Closing. The reason is truncated to fit 123 bytes on a code point
-        // boundary. A code of 1005 sends an empty close payload. Returns false
-        // when not Open.
+        // boundary. A code of 1005 sends an empty close payload; so does any
+        // code that may not appear on the wire (isValidWireCloseCode false, e.g.
+        // 1006). The Close event later reports the code and the untruncated reason
+        // as given here. Returns false when not Open.
         bool startClose(uint16_t code, const std::string& reason, std::string& out);
 
         // The transport ended without a finished close handshake (EOF, error,
