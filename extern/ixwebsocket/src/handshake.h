@@ -22,6 +22,13 @@ namespace ix::detail
     // come from extraHeaders when given there (case-insensitively); subprotocols
     // become one comma-separated Sec-WebSocket-Protocol header; extensionsOffer,
     // when not empty, is sent as Sec-WebSocket-Extensions.
+    // Order (spec 17.1): request line, Host, Upgrade, Connection, Version, Key,
+    // User-Agent, Origin, then the extra headers in map order with the joined
+    // subprotocol list merged into that map (overriding a user header of that
+    // name), then Sec-WebSocket-Extensions. extensionsOffer may be a bare value or
+    // a whole "Sec-WebSocket-Extensions: ...\r\n" line (generateHeader() output);
+    // when it is given, a user Sec-WebSocket-Extensions header is dropped. Extra
+    // headers whose name or value contains CR/LF are dropped (no injection).
     std::string buildClientRequest(const Url& url,
                                    const std::string& key,
                                    const WebSocketHttpHeaders& extraHeaders,
@@ -62,6 +69,13 @@ namespace ix::detail
     // base64, Sec-WebSocket-Version 13 -> else 426 with Sec-WebSocket-Version: 13)
     // and builds the 101 response or a proper error response.
     // extraResponseHeaders (e.g. Sec-WebSocket-Extensions) are appended to a 101.
+    // Order of checks and reasons: method ("Invalid HTTP method, need GET, got X"),
+    // version ("Invalid HTTP version, need HTTP/1.1, got X"), Upgrade ("Missing
+    // Upgrade header" / "Invalid Upgrade header, need WebSocket, got X"), Connection
+    // ("Missing Connection header" / "Invalid Connection header, need Upgrade, got
+    // X"), key ("Missing Sec-WebSocket-Key value" / "Invalid Sec-WebSocket-Key
+    // value"): all 400; then Sec-WebSocket-Version missing or not 13 -> 426. Host is
+    // not checked (as upstream).
     ServerHandshake evaluateClientRequest(const HttpHead& request,
                                           const ServerHandshakeOptions& options,
                                           const std::string& extraResponseHeaders = "");

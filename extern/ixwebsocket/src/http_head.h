@@ -39,6 +39,11 @@ namespace ix::detail
         const HttpHead& head() const { return _head; }
         // On Error: the HTTP status to answer with (400 malformed, 431 too large,
         // 505 wrong version) and a human-readable reason.
+        // maxHeadSize bounds the whole head including the blank line; more is never
+        // buffered. Lines may end in CRLF or bare LF; a stray CR or NUL, a line
+        // without ':', an invalid header name, obs-fold or a control character in a
+        // value -> 400. "HTTP/1.x" parses (the handshake decides about 1.0); another
+        // major version -> 505.
         int errorStatus() const { return _errorStatus; }
         const std::string& error() const { return _error; }
 
