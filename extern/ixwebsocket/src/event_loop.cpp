@@ -33,13 +33,8 @@ namespace ix::detail
     {
         // Deliberately never destroyed: client objects may still be closing while
         // static destructors run at exit, and the OS reclaims the thread.
-        static EventLoop* loop = [] {
-            auto owner = create("ixws-client");
-            auto* raw = owner.get();
-            new std::shared_ptr<EventLoop>(std::move(owner)); // keep it alive forever
-            return raw;
-        }();
-        return *loop;
+        static auto* holder = new std::shared_ptr<EventLoop>(create("ixws-client"));
+        return **holder;
     }
 
     EventLoop::EventLoop(const std::string& name) : _name(name)

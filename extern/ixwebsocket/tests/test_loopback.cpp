@@ -1,0 +1,307 @@
+// End-to-end tests of the I/O side through the public ix API only: a
+// WebSocketServer and WebSocket clients talking over 127.0.0.1.
+#include "check.h"
+#include "ixwebsocket/IXWebSocket.h"
+#include "ixwebsocket/IXWebSocketServer.h"
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+
+namespace
+{
+    // Collects events from any thread and lets the test wait for them.
+    struct Inbox
+    {
+        struct Item
+        {
+            ix::WebSocketMessageType type;
+            std::string str;
+            bool binary;
+            uint16_t code;
+            std::string reason;
+            bool remote;
+            std::string uri;
+            int retries;
+        };
+        std::mutex m;
+        std::condition_variable cv;
+        std::deque<Item> items;
+
+        void push(const ix::WebSocketMessagePtr& msg)
+        {
+            std::lock_guard<std::mutex> lock(m);
+            items.push_back(Item {msg->type, msg->str, msg->binary, msg->closeInfo.code, msg->closeInfo.reason,
+                                  msg->closeInfo.remote, msg->openInfo.uri, (int) msg->errorInfo.retries});
+            cv.notify_all();
+        }
+
+        // Waits for the next event of the given type, dropping others before it.
+        bool next(ix::WebSocketMessageType type, Item& out, std::chrono::milliseconds timeout = 5000ms)
+        {
+            std::unique_lock<std::mutex> lock(m);
+            auto deadline = std::chrono::steady_clock::now() + timeout;
+            while (true)
+            {
+                while (!items.empty())
+                {
+                    Item it = items.front();
+                    items.pop_front();
+                    if (it.type == type)
+                    {
+                        out = it;
+                        return true;
+                    }
+                }
+                if (cv.wait_until(lock, deadline) == std::cv_status::timeout && items.empty()) return false;
+            }
+        }
+    };
+
+    struct EchoServer
+    {
+        ix::WebSocketServer server;
+        Inbox inbox;
+
+        explicit EchoServer(size_t maxConnections = 128) : server(0, "127.0.0.1", 512, maxConnections, 1)
+        {
+            server.setOnClientMessageCallback(
+                [this](std::shared_ptr<ix::ConnectionState>, ix::WebSocket& ws, const ix::WebSocketMessagePtr& msg) {
+                    inbox.push(msg);
+                    if (msg->type == ix::WebSocketMessageType::Message)
+                    {
+                        if (msg->str == "close-me")
+                            ws.close(4001, "as asked");
+                        else if (msg->str == "stop-server")
+                            server.stop(); // from the server's own callback
+                        else
+                            ws.send(msg->str, msg->binary);
+                    }
+                });
+            auto res = server.listen();
+            CHECK(res.first);
+            server.start();
+        }
+
+        std::string url(const std::string& path = "/") const
+        {
+            return "ws://127.0.0.1:" + std::to_string(const_cast<ix::WebSocketServer&>(server).getPort()) + path;
+        }
+    };
+
+    void testEchoAndClose()
+    {
+        EchoServer echo;
+        CHECK(echo.server.getPort() > 0);
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl(echo.url("/chat?room=1"));
+        client.disableAutomaticReconnection();
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        auto result = client.connect(5);
+        CHECK(result.success);
+        CHECK_EQ(result.http_status, 101);
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Open, item));
+        CHECK_EQ(item.uri, std::string("/chat?room=1"));
+        CHECK(echo.inbox.next(ix::WebSocketMessageType::Open, item));
+        CHECK_EQ(item.uri, std::string("/chat?room=1"));
+        CHECK(client.getReadyState() == ix::ReadyState::Open);
+
+        CHECK(client.send("hello").success);
+        CHECK(inbox.next(ix::WebSocketMessageType::Message, item));
+        CHECK_EQ(item.str, std::string("hello"));
+        CHECK(!item.binary);
+
+        std::string big(3 * 1024 * 1024 + 7, '\0');
+        for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
+        CHECK(client.sendBinary(big).success);
+        CHECK(inbox.next(ix::WebSocketMessageType::Message, item));
+        CHECK(item.binary);
+        CHECK(item.str == big);
+
+        // Invalid UTF-8 fails the call only (upstream closes the connection).
+        CHECK(!client.sendText(std::string("\xC0\xAF")).success);
+        CHECK(client.getReadyState() == ix::ReadyState::Open);
+
+        CHECK(client.ping("are you there").success);
+        CHECK(inbox.next(ix::WebSocketMessageType::Pong, item));
+        CHECK_EQ(item.str, std::string("are you there"));
+        CHECK(!client.ping(std::string(126, 'x')).success);
+
+        CHECK_EQ(echo.server.getClients().size(), static_cast<size_t>(1));
+        client.stop(4000, "My reason");
+        CHECK(inbox.next(ix::WebSocketMessageType::Close, item));
+        CHECK_EQ(item.code, 4000);
+        CHECK_EQ(item.reason, std::string("My reason"));
+        CHECK(!item.remote);
+        CHECK(echo.inbox.next(ix::WebSocketMessageType::Close, item));
+        CHECK_EQ(item.code, 4000);
+        CHECK_EQ(item.reason, std::string("My reason"));
+        CHECK(item.remote);
+        CHECK(client.getReadyState() == ix::ReadyState::Closed);
+        CHECK(!client.send("after close").success);
+    }
+
+    void testServerInitiatedClose()
+    {
+        EchoServer echo;
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl(echo.url());
+        client.disableAutomaticReconnection();
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        CHECK(client.connect(5).success);
+        client.send("close-me");
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Close, item));
+        CHECK_EQ(item.code, 4001);
+        CHECK_EQ(item.reason, std::string("as asked"));
+        CHECK(item.remote);
+        CHECK(echo.inbox.next(ix::WebSocketMessageType::Close, item));
+        CHECK_EQ(item.code, 4001);
+        CHECK(!item.remote);
+    }
+
+    void testStartReconnectsAndStopFromCallback()
+    {
+        EchoServer echo;
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl(echo.url());
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) {
+            inbox.push(msg);
+            if (msg->type == ix::WebSocketMessageType::Message && msg->str == "bye") client.stop();
+        });
+        client.start();
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Open, item));
+        client.send("bye");
+        CHECK(inbox.next(ix::WebSocketMessageType::Close, item));
+        CHECK_EQ(item.code, 1000);
+        // stop() from the callback: no reconnection afterwards.
+        CHECK(!inbox.next(ix::WebSocketMessageType::Open, item, 300ms));
+    }
+
+    void testConnectionRefusedBackoff()
+    {
+        // A port nobody listens on: bind, read the port, close.
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr {};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+        socklen_t len = sizeof(addr);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        int port = ntohs(addr.sin_port);
+        ::close(fd);
+
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl("ws://127.0.0.1:" + std::to_string(port) + "/");
+        client.setMaxWaitBetweenReconnectionRetries(200);
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        client.start();
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Error, item));
+        CHECK_EQ(item.retries, 1);
+        CHECK(inbox.next(ix::WebSocketMessageType::Error, item));
+        CHECK_EQ(item.retries, 2);
+        auto t0 = std::chrono::steady_clock::now();
+        client.stop();
+        CHECK(std::chrono::steady_clock::now() - t0 < 1000ms);
+    }
+
+    void testBadUrl()
+    {
+        ix::WebSocket client;
+        client.setUrl("not a url");
+        auto result = client.connect(1);
+        CHECK(!result.success);
+        CHECK(!result.errorStr.empty());
+    }
+
+    void testStopFromServerCallback()
+    {
+        EchoServer echo;
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl(echo.url());
+        client.disableAutomaticReconnection();
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        CHECK(client.connect(5).success);
+        client.send("stop-server");
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Close, item));
+        CHECK_EQ(item.code, 1000);
+        echo.server.stop();
+    }
+
+    void testMaxConnectionsAnswers503()
+    {
+        EchoServer echo(1);
+        ix::WebSocket first;
+        first.setUrl(echo.url());
+        first.disableAutomaticReconnection();
+        first.setOnMessageCallback([](const ix::WebSocketMessagePtr&) {});
+        CHECK(first.connect(5).success);
+        ix::WebSocket second;
+        second.setUrl(echo.url());
+        second.disableAutomaticReconnection();
+        second.setOnMessageCallback([](const ix::WebSocketMessagePtr&) {});
+        auto result = second.connect(5);
+        CHECK(!result.success);
+        CHECK_EQ(result.http_status, 503);
+    }
+
+    void testManyClientsOneServer()
+    {
+        EchoServer echo(512);
+        constexpr int kClients = 200;
+        std::vector<std::unique_ptr<ix::WebSocket>> clients;
+        Inbox inbox;
+        for (int i = 0; i < kClients; ++i)
+        {
+            clients.emplace_back(new ix::WebSocket());
+            auto& c = *clients.back();
+            c.setUrl(echo.url());
+            c.disableAutomaticReconnection();
+            c.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+            c.start();
+        }
+        Inbox::Item item;
+        int opened = 0;
+        while (opened < kClients && inbox.next(ix::WebSocketMessageType::Open, item)) ++opened;
+        CHECK_EQ(opened, kClients);
+        auto all = echo.server.getClients();
+        CHECK_EQ(all.size(), static_cast<size_t>(kClients));
+        for (auto& ws : all) ws->send("broadcast");
+        int got = 0;
+        while (got < kClients && inbox.next(ix::WebSocketMessageType::Message, item)) ++got;
+        CHECK_EQ(got, kClients);
+        echo.server.stop();
+        int closed = 0;
+        while (closed < kClients && inbox.next(ix::WebSocketMessageType::Close, item)) ++closed;
+        CHECK_EQ(closed, kClients);
+    }
+} // namespace
+
+int main()
+{
+    testEchoAndClose();
+    testServerInitiatedClose();
+    testStartReconnectsAndStopFromCallback();
+    testConnectionRefusedBackoff();
+    testBadUrl();
+    testStopFromServerCallback();
+    testMaxConnectionsAnswers503();
+    testManyClientsOneServer();
+    return CHECK_REPORT();
+}
