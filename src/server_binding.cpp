@@ -302,6 +302,8 @@ namespace ixws
                 server->start();
                 int bound = server->getPort();
                 _boundPort = bound != 0 ? bound : port;
+                // A restart after stop() listens on the same address again.
+                _port = _boundPort.load();
                 _server = std::move(server);
                 _running = true;
                 return {true, ""};
