@@ -116,13 +116,16 @@ class _CaseRun:
         self.url = url
         self.messages = 0
         self.send_failures = 0
+        self.opens = 0
         self.close: Optional[Tuple[Any, str, Any]] = None
         self.error: Optional[str] = None
         self._done = threading.Event()
         self._client = ixws.Client(_client_options(url, self._on_event, deflate))
 
     def _on_event(self, ev) -> None:
-        if ev.type == "message":
+        if ev.type == "open":
+            self.opens += 1
+        elif ev.type == "message":
             self.messages += 1
             result = self._client.send(ev.data)
             if not result.get("success"):
@@ -138,19 +141,34 @@ class _CaseRun:
     def run(self, timeout: float) -> str:
         """Returns a one-line outcome."""
         try:
-            result = self._client.start(timeout=CONNECT_TIMEOUT)
-            if not result.get("success"):
-                self.error = f"{result.get('errorStr', '')} (http_status={result.get('http_status')})"
-                return f"connect failed: {self.error}"
-            if not self._done.wait(timeout):
-                return f"TIMEOUT: not closed after {timeout:g} s ({self.messages} messages echoed)"
-            if self.close is None:
-                return f"error: {self.error}"
-            code, reason, remote = self.close
-            by = "server" if remote else "client"
-            return f"closed by {by} {code} {reason!r}, {self.messages} messages echoed"
+            outcome = self._run(timeout)
         finally:
             shutdown_quietly(self._client)
+        if self.opens > 1:
+            # Reconnection is disabled: a second connection runs the case again
+            # on the server and spoils its report.
+            outcome += f"; WARNING: {self.opens} connections were opened for this case"
+        return outcome
+
+    def _run(self, timeout: float) -> str:
+        result = self._client.start(timeout=CONNECT_TIMEOUT)
+        if not result.get("success"):
+            self.error = f"{result.get('errorStr', '')} (http_status={result.get('http_status')})"
+            return f"connect failed: {self.error}"
+        if not self._done.wait(timeout):
+            return f"TIMEOUT: not closed after {timeout:g} s ({self._counts()})"
+        if self.close is None:
+            return f"error: {self.error}"
+        code, reason, remote = self.close
+        by = "server" if remote else "client"
+        return f"closed by {by} {code} {reason!r}, {self._counts()}"
+
+    def _counts(self) -> str:
+        echoed = self.messages - self.send_failures
+        text = f"{self.messages} messages received, {echoed} echoed"
+        if self.send_failures:
+            text += " (the connection was already closing)"
+        return text
 
 
 def _matches(case_id: str, patterns: List[str]) -> bool:
