@@ -361,7 +361,11 @@ class WebsocketsServer:
     path and headers of each connection are recorded, as are close codes received.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, **serve_options: Any) -> None:
+        """serve_options go to websockets' serve() (default compression=None)."""
+        self.serve_options = {"compression": None, "max_size": None, "ping_interval": None}
+        self.serve_options.update(serve_options)
+        self.connections: "queue.Queue[Any]" = queue.Queue()
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.port = 0
         self.requests: "queue.Queue[Tuple[str, Dict[str, str]]]" = queue.Queue()
@@ -376,6 +380,7 @@ class WebsocketsServer:
 
         req = ws.request
         self.requests.put((req.path, {k.lower(): v for k, v in req.headers.raw_items()}))
+        self.connections.put(ws)
         try:
             async for msg in ws:
                 if isinstance(msg, str) and msg.startswith("close:"):
@@ -393,8 +398,7 @@ class WebsocketsServer:
         from websockets.asyncio.server import serve
 
         self._stop = asyncio.get_running_loop().create_future()
-        async with serve(self._handler, "127.0.0.1", 0, compression=None, max_size=None,
-                         ping_interval=None) as server:
+        async with serve(self._handler, "127.0.0.1", 0, **self.serve_options) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop
@@ -444,7 +448,14 @@ class TinyEchoServer:
     frame it received (so the test can check that the client masks them).
     """
 
-    def __init__(self) -> None:
+    MODES = ("echo", "masked", "bad-accept", "status-404", "unknown-extension", "bad-upgrade")
+
+    def __init__(self, mode: str = "echo") -> None:
+        """mode: "echo" (well-behaved); "masked" (masks the frames it sends);
+        "bad-accept" (wrong Sec-WebSocket-Accept); "status-404"; "unknown-extension"
+        (accepts with an extension nobody offered); "bad-upgrade" (Upgrade: h2c)."""
+        assert mode in self.MODES, mode
+        self.mode = mode
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -486,13 +497,25 @@ class TinyEchoServer:
             head, rest = read_http_head(sock, 10.0)
             self.requests.put(head)
             key = parse_headers(head).get("sec-websocket-key", "")
+            mode = self.mode
+            if mode == "status-404":
+                sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n"
+                             b"Connection: close\r\n\r\nnot found")
+                read_until_eof(sock, 5.0)
+                return
+            accept = accept_for(key if mode != "bad-accept" else key + "x")
+            extra = ""
+            if mode == "unknown-extension":
+                extra = "Sec-WebSocket-Extensions: x-unknown-extension\r\n"
+            upgrade = "h2c" if mode == "bad-upgrade" else "websocket"
             sock.sendall(("HTTP/1.1 101 Switching Protocols\r\n"
-                          "Upgrade: websocket\r\n"
+                          f"Upgrade: {upgrade}\r\n"
                           "Connection: Upgrade\r\n"
-                          f"Sec-WebSocket-Accept: {accept_for(key)}\r\n"
+                          f"Sec-WebSocket-Accept: {accept}\r\n"
                           "X-Tiny-Echo: yes\r\n"
+                          f"{extra}"
                           "\r\n").encode("ascii"))
-            conn = RawConn(sock, rest, mask=False)
+            conn = RawConn(sock, rest, mask=(mode == "masked"))
             closing = False
             while not self._stopping.is_set():
                 try:
@@ -511,7 +534,7 @@ class TinyEchoServer:
                 elif frame.opcode == OP_CLOSE:
                     self.closes.put(parse_close(frame.payload))
                     if not closing:
-                        conn.send_frame(OP_CLOSE, frame.payload[:2] + frame.payload[2:])
+                        conn.send_frame(OP_CLOSE, frame.payload)
                     return
                 elif frame.opcode == OP_TEXT and frame.fin and frame.payload.startswith(b"close:"):
                     _, code, reason = frame.payload.decode().split(":", 2)

@@ -481,6 +481,28 @@ VIOLATIONS = [
     pytest.param(lambda: build_frame(OP_CLOSE, close_payload(999)), 1002, id="close-code-999"),
     pytest.param(lambda: build_frame(OP_CLOSE, close_payload(1004)), 1002, id="close-code-1004"),
     pytest.param(lambda: build_frame(OP_CLOSE, b"\x03\xe8\xff"), 1007, id="close-reason-not-utf8"),
+    pytest.param(lambda: build_frame(OP_PING, b"x", rsv=4), 1002, id="rsv1-on-ping"),
+    # below: checks upstream lacks (spec section 19, defects 4, 12, 13)
+    pytest.param(lambda: build_frame(OP_CLOSE, close_payload(1000, "r" * 124)), 1002,
+                 id="close-126-bytes", marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_CLOSE, b"\x03"), 1002, id="close-1-byte",
+                 marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_CLOSE, close_payload(1005)), 1002, id="close-code-1005",
+                 marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_CLOSE, close_payload(1006)), 1002, id="close-code-1006",
+                 marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_CLOSE, close_payload(5000)), 1002, id="close-code-5000",
+                 marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_CLOSE, close_payload(65535)), 1002, id="close-code-65535",
+                 marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_PONG, b"p" * 126), 1002, id="pong-126-bytes",
+                 marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_TEXT, b"ok \xc0\xaf", fin=False), 1007,
+                 id="utf8-fail-fast-first-fragment", marks=pytest.mark.engine_extension),
+    pytest.param(lambda: build_frame(OP_TEXT, b"ok", fin=False) + build_frame(OP_CONT, b"\xf5", fin=False),
+                 1007, id="utf8-fail-fast-later-fragment", marks=pytest.mark.engine_extension),
+    pytest.param(lambda: b"\x82\xff" + b"\x80" + b"\x00" * 7 + b"\x00\x00\x00\x00", 1002,
+                 id="64bit-length-top-bit", marks=pytest.mark.engine_extension),
 ]
 
 
@@ -694,3 +716,293 @@ def test_our_client_against_our_server(make_server, make_client):
     assert ev.context == {"code": 4005, "reason": "done", "remote": True}
     ev = crec.wait_for("close")[0]
     assert ev.context == {"code": 4005, "reason": "done", "remote": False}
+
+
+# ===================================================== more close paths
+
+
+def test_peer_close_without_status_gives_1005(make_server):
+    server, rec = make_server()
+    raw = _raw(server)
+    try:
+        raw.send_frame(OP_CLOSE, b"")
+        code, _ = raw.expect_close(5)
+        assert code is None  # answered with an empty close frame
+        assert raw.wait_eof(5)
+    finally:
+        raw.close()
+    ev = rec.wait_for("close")[0]
+    assert ev.code == 1005 and ev.remote is True
+
+
+def test_peer_tcp_drop_gives_1006(make_server):
+    server, rec = make_server()
+    raw = _raw(server)
+    only_client(server)
+    raw.close()
+    ev = rec.wait_for("close")[0]
+    assert ev.code == 1006 and ev.remote is False
+    assert wait_until(lambda: server.clients() == [], 5), server.clients()
+
+
+def test_server_close_with_unicode_reason(make_server):
+    server, rec = make_server()
+    reason = "\u00e9" * 61  # 122 bytes: the longest reason that fits a close frame with a code
+    raw = _raw(server)
+    try:
+        cid = only_client(server)
+        assert server.close_client(cid, 4003, reason) is True
+        assert raw.expect_close(5) == (4003, reason)
+        raw.send_frame(OP_CLOSE, close_payload(4003, reason))
+        assert raw.wait_eof(5)
+    finally:
+        raw.close()
+    ev = rec.wait_for("close")[0]
+    assert ev.context == {"code": 4003, "reason": reason, "remote": False}
+
+
+def test_send_to_gone_or_unknown_client(make_server):
+    server, rec = make_server()
+    ws = wsc_connect(server)
+    cid = only_client(server)
+    ws.close()
+    rec.wait_for("close")
+    res = server.send("x", clients=[cid, 9999])
+    assert [r["client"] for r in res] == [cid, 9999]
+    assert [r["success"] for r in res] == [False, False]
+    assert server.close_client(9999, 1000, "") is False
+
+
+# ================================== handshake validation by our client
+
+
+@pytest.mark.parametrize("mode", [
+    "status-404",
+    "bad-accept",
+    pytest.param("unknown-extension", marks=pytest.mark.engine_extension),
+    pytest.param("bad-upgrade", marks=pytest.mark.engine_extension),
+])
+def test_client_rejects_bad_handshake(make_client, mode):
+    peer = TinyEchoServer(mode).start()
+    try:
+        client, rec = make_client(peer.url + "/")
+        res = client.start(timeout=5)
+        assert res["success"] is False, res
+        assert res["errorStr"]
+        if mode == "status-404":
+            assert res["http_status"] == 404
+        err = rec.wait_for("error", timeout=5)[0]
+        assert err.context["reason"]
+        if mode == "status-404":
+            assert err.http_status == 404
+        assert rec.of("open") == []
+        assert client.send("x")["success"] is False
+    finally:
+        peer.stop()
+
+
+@pytest.mark.engine_extension
+def test_client_rejects_masked_frames_from_server(make_client):
+    peer = TinyEchoServer("masked").start()
+    try:
+        client, rec = make_client(peer.url + "/")
+        assert client.start(timeout=5)["success"] is True
+        client.send("hi")  # the echo comes back masked: a protocol error for a client
+        ev = rec.wait_for("close", timeout=5)[0]
+        assert ev.code == 1002 and ev.remote is False
+        assert rec.of("message") == []
+        assert peer.closes.get(timeout=5)[0] == 1002
+    finally:
+        peer.stop()
+
+
+# ====================================================== concurrency, fragments
+
+
+def test_server_many_concurrent_websockets_clients_in_order(make_server):
+    server, rec = make_server()
+    n_clients, n_msgs = 20, 200
+
+    async def one(i: int) -> None:
+        async with connect_async(server, f"/c{i}") as ws:
+            async def reader() -> List[Any]:
+                return [await ws.recv() for _ in range(n_msgs)]
+            task = asyncio.ensure_future(reader())
+            for j in range(n_msgs):
+                await ws.send(f"{i}:{j}" if j % 2 else f"{i}:{j}".encode())
+            got = await asyncio.wait_for(task, 30)
+            assert got == [f"{i}:{j}" if j % 2 else f"{i}:{j}".encode() for j in range(n_msgs)]
+
+    async def all_clients() -> None:
+        await asyncio.gather(*(one(i) for i in range(n_clients)))
+
+    run_async(all_clients(), 60)
+    rec.wait_for("close", count=n_clients, timeout=10)
+    rec.wait_for("message", count=n_clients * n_msgs, timeout=10)
+    # ids are reused once a connection is gone: follow each id's open event
+    path_of: Dict[int, str] = {}
+    by_path: Dict[str, List[str]] = {}
+    for ev in list(rec.events):
+        if ev.type == "open":
+            path_of[ev.client] = ev.uri
+        elif ev.type == "message":
+            by_path.setdefault(path_of[ev.client], []).append(as_bytes(ev.data).decode())
+    assert sorted(by_path) == sorted(f"/c{i}" for i in range(n_clients))
+    for path, seq in by_path.items():
+        i = path[2:]
+        assert seq == [f"{i}:{j}" for j in range(n_msgs)], path
+    rec.wait_for("close", count=n_clients, timeout=10)
+
+
+def test_server_fragmented_message_from_websockets(make_server):
+    server, rec = make_server()
+
+    async def go() -> None:
+        async with connect_async(server) as ws:
+            await ws.send(["fra", "gme", "nted \u20ac"])
+            assert await asyncio.wait_for(ws.recv(), 5) == "fragmented \u20ac"
+            await ws.send([b"\x00", b"\x01"])
+            assert await asyncio.wait_for(ws.recv(), 5) == b"\x00\x01"
+
+    run_async(go())
+    msgs = rec.wait_for("message", count=2)
+    assert msgs[0].data == "fragmented \u20ac" and msgs[1].data == b"\x00\x01"
+    frags = rec.of("fragment")
+    # one per non-final frame; websockets ends a fragmented send with an empty
+    # final frame, so every part given is a non-final frame: 3 + 2
+    assert len(frags) == 5
+    assert all(f.data in ("", b"") for f in frags)
+
+
+# ===================================================== subprotocols, headers
+
+
+def test_client_extra_headers_reach_the_server(make_client):
+    peer = WebsocketsServer().start()
+    try:
+        client, rec = make_client(peer.url + "/h", extraHeaders={"X-Test-Header": "v1"})
+        assert client.start(timeout=10)["success"] is True
+        path, headers = peer.requests.get(timeout=5)
+        assert path == "/h" and headers.get("x-test-header") == "v1"
+    finally:
+        peer.stop()
+
+
+def test_client_subprotocol_with_websockets_server(make_client):
+    peer = WebsocketsServer(subprotocols=["chat.v2", "chat"]).start()
+    try:
+        client, rec = make_client(peer.url + "/", subprotocols=["chat"])
+        res = client.start(timeout=10)
+        assert res["success"] is True, res
+        ev = rec.wait_for("open")[0]
+        assert ev.protocol == "chat" and ev.context["protocol"] == "chat"
+    finally:
+        peer.stop()
+
+
+@pytest.mark.engine_extension
+def test_server_subprotocol_negotiation_with_websockets_client(make_server):
+    server, rec = make_server(subprotocols=["chat"])
+
+    async def go() -> Optional[str]:
+        async with ws_connect(url_of(server), compression=None, subprotocols=["superchat", "chat"],
+                              ping_interval=None, open_timeout=10) as ws:
+            return ws.subprotocol
+
+    assert run_async(go()) == "chat"
+    assert rec.wait_for("open")[0].protocol == "chat"
+
+
+# ============================================== permessage-deflate interop
+
+
+DEFLATE_PAYLOADS = [
+    "",
+    "short",
+    "compress me " * 1000,
+    ("\u20ac" * 100000),
+    b"\x00" * 200000,
+    os.urandom(100000),
+]
+
+
+def _client_factory(**kw: Any) -> Any:
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    return ClientPerMessageDeflateFactory(**kw)
+
+
+@pytest.mark.parametrize("factory_kw", [
+    pytest.param(None, id="websockets-default"),
+    pytest.param({"client_max_window_bits": 10}, id="client-bits-10"),
+    pytest.param({"client_no_context_takeover": True, "server_no_context_takeover": True},
+                 id="no-context-takeover"),
+    # upstream defect 1: server_max_window_bits < 15 breaks the server's inflater
+    pytest.param({"server_max_window_bits": 9}, id="server-bits-9", marks=pytest.mark.engine_extension),
+    pytest.param({"server_max_window_bits": 10, "client_max_window_bits": 9,
+                  "server_no_context_takeover": True}, id="mixed", marks=pytest.mark.engine_extension),
+])
+def test_server_deflate_with_websockets_client(make_server, factory_kw):
+    server, rec = make_server()
+
+    async def go() -> str:
+        if factory_kw is None:
+            cm = ws_connect(url_of(server), compression="deflate", max_size=None,
+                            ping_interval=None, open_timeout=10)
+        else:
+            cm = ws_connect(url_of(server), compression=None, extensions=[_client_factory(**factory_kw)],
+                            max_size=None, ping_interval=None, open_timeout=10)
+        async with cm as ws:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            for payload in DEFLATE_PAYLOADS * 2:  # twice: context takeover across messages
+                await ws.send(payload)
+                got = await asyncio.wait_for(ws.recv(), 20)
+                assert type(got) is type(payload) and len(got) == len(payload)
+                assert got == payload
+            return ext
+
+    ext = run_async(go(), 60)
+    assert "permessage-deflate" in ext
+    msgs = rec.wait_for("message", count=2 * len(DEFLATE_PAYLOADS))
+    assert not any(m.decompressionError for m in msgs)
+    big = msgs[2]
+    assert big.wireSize < len("compress me " * 1000)  # it really arrived compressed
+
+
+@pytest.mark.parametrize("server_kw,client_deflate", [
+    pytest.param({}, None, id="defaults"),
+    pytest.param({}, {"clientMaxWindowBits": 9, "serverMaxWindowBits": 9}, id="bits-9"),
+    pytest.param({}, {"clientNoContextTakeover": True, "serverNoContextTakeover": True},
+                 id="no-context-takeover"),
+])
+def test_client_deflate_with_websockets_server(make_client, server_kw, client_deflate):
+    peer = WebsocketsServer(compression="deflate", **server_kw).start()
+    try:
+        opts: Dict[str, Any] = {}
+        if client_deflate is not None:
+            opts["perMessageDeflate"] = client_deflate
+        client, rec = make_client(peer.url + "/", **opts)
+        res = client.start(timeout=10)
+        assert res["success"] is True, res
+        ext = {k.lower(): v for k, v in res["headers"].items()}.get("sec-websocket-extensions", "")
+        assert "permessage-deflate" in ext, res["headers"]
+        for i, payload in enumerate(DEFLATE_PAYLOADS * 2):
+            sent = client.send(payload)
+            assert sent["success"] is True and sent["compressionError"] is False
+            assert sent["payloadSize"] == len(as_bytes(payload))
+            if payload == "compress me " * 1000:
+                assert sent["wireSize"] < sent["payloadSize"]
+            got = rec.wait_for("message", count=i + 1, timeout=20)[i]
+            assert got.data == payload and not got.decompressionError
+    finally:
+        peer.stop()
+
+
+def test_our_client_and_server_deflate(make_server, make_client):
+    server, _ = make_server()
+    client, rec = make_client(url_of(server), perMessageDeflate={"clientMaxWindowBits": 9,
+                                                                "serverMaxWindowBits": 10})
+    assert client.start(timeout=10)["success"] is True
+    for i, payload in enumerate(DEFLATE_PAYLOADS):
+        assert client.send(payload)["success"] is True
+        got = rec.wait_for("message", count=i + 1, timeout=20)[i]
+        assert got.data == payload and not got.decompressionError
