@@ -238,6 +238,7 @@ def test_2000_idle_connections_on_fixed_threads(enough_fds):
             s.close()
         socks = []
         assert counter.closed.wait(60), f"only {counter.closes} of {N} close events"
+        assert counter.close_codes == {1006: N}  # TCP drop without a close frame
         assert wait_until(lambda: server.clients() == [], 15), len(server.clients())
         assert thread_count() <= baseline_threads + 2
     finally:
