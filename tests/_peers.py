@@ -448,12 +448,15 @@ class TinyEchoServer:
     frame it received (so the test can check that the client masks them).
     """
 
-    MODES = ("echo", "masked", "bad-accept", "status-404", "unknown-extension", "bad-upgrade")
+    MODES = ("echo", "masked", "bad-accept", "status-404", "unknown-extension", "bad-upgrade",
+             "no-pong", "greet")
 
     def __init__(self, mode: str = "echo") -> None:
         """mode: "echo" (well-behaved); "masked" (masks the frames it sends);
         "bad-accept" (wrong Sec-WebSocket-Accept); "status-404"; "unknown-extension"
-        (accepts with an extension nobody offered); "bad-upgrade" (Upgrade: h2c)."""
+        (accepts with an extension nobody offered); "bad-upgrade" (Upgrade: h2c);
+        "no-pong" (never answers pings); "greet" (a text frame "welcome" in the
+        same write as the 101 answer)."""
         assert mode in self.MODES, mode
         self.mode = mode
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -514,7 +517,8 @@ class TinyEchoServer:
                           f"Sec-WebSocket-Accept: {accept}\r\n"
                           "X-Tiny-Echo: yes\r\n"
                           f"{extra}"
-                          "\r\n").encode("ascii"))
+                          "\r\n").encode("ascii")
+                         + (build_frame(OP_TEXT, b"welcome", mask=False) if mode == "greet" else b""))
             conn = RawConn(sock, rest, mask=(mode == "masked"))
             closing = False
             while not self._stopping.is_set():
@@ -528,7 +532,8 @@ class TinyEchoServer:
                 if not frame.masked:
                     self.unmasked_frames += 1
                 if frame.opcode == OP_PING:
-                    conn.send_frame(OP_PONG, frame.payload)
+                    if mode != "no-pong":
+                        conn.send_frame(OP_PONG, frame.payload)
                 elif frame.opcode == OP_PONG:
                     pass
                 elif frame.opcode == OP_CLOSE:

@@ -1006,3 +1006,98 @@ def test_our_client_and_server_deflate(make_server, make_client):
         assert client.send(payload)["success"] is True
         got = rec.wait_for("message", count=i + 1, timeout=20)[i]
         assert got.data == payload and not got.decompressionError
+
+
+# ============================================ pipelining, heartbeats, reconnection
+
+
+def test_server_frame_in_same_segment_as_upgrade_request(make_server):
+    server, rec = make_server()
+    port = server.config["port"]
+    req, key = upgrade_request(HOST, port, "/pipelined")
+    s = socket.create_connection((HOST, port), timeout=5)
+    try:
+        s.sendall(req + build_frame(OP_TEXT, b"early") + build_frame(OP_BINARY, b"\x01\x02"))
+        head, rest = read_http_head(s, 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        raw = RawConn(s, rest)
+        assert raw.recv_message(5) == (OP_TEXT, b"early")
+        assert raw.recv_message(5) == (OP_BINARY, b"\x01\x02")
+    finally:
+        s.close()
+
+
+def test_client_frame_in_same_segment_as_101(make_client):
+    peer = TinyEchoServer("greet").start()
+    try:
+        client, rec = make_client(peer.url + "/")
+        assert client.start(timeout=5)["success"] is True
+        ev = rec.wait_for("message", timeout=5)[0]
+        assert (ev.data, ev.binary) == ("welcome", False)
+        types = [e.type for e in rec.events]
+        assert types.index("open") < types.index("message")
+    finally:
+        peer.stop()
+
+
+@pytest.mark.engine_extension
+def test_server_keeps_long_header_lines(make_server):
+    """Upstream splits request header lines over 1023 bytes (defect 31)."""
+    server, rec = make_server()
+    cookie = "c=" + "x" * 3000
+    ws = websocket.create_connection(url_of(server, "/long"), timeout=10, header=[f"Cookie: {cookie}"])
+    try:
+        ev = rec.wait_for("open")[0]
+        headers = {k.lower(): v for k, v in ev.headers.items()}
+        assert headers.get("cookie") == cookie
+    finally:
+        ws.close()
+
+
+@pytest.mark.timeout(30)
+def test_server_heartbeat_ping_to_raw_peer(make_server):
+    server, rec = make_server(pingInterval=1)
+    raw = _raw(server)
+    try:
+        frame = raw.recv_frame(5)
+        assert frame is not None and frame.opcode == OP_PING and not frame.masked
+        raw.send_frame(OP_PONG, frame.payload)
+        rec.wait_for("pong", timeout=5)
+        # a connection that answers pings stays open
+        raw.send_frame(OP_TEXT, b"alive")
+        assert raw.recv_message(5) == (OP_TEXT, b"alive")
+    finally:
+        raw.close()
+
+
+@pytest.mark.engine_extension
+@pytest.mark.timeout(30)
+def test_client_ping_timeout_closes_1011(make_client):
+    peer = TinyEchoServer("no-pong").start()
+    try:
+        client, rec = make_client(peer.url + "/", pingInterval=1, pingTimeout=1)
+        assert client.start(timeout=5)["success"] is True
+        ev = rec.wait_for("close", timeout=10)[0]
+        assert ev.code == 1011 and ev.remote is False
+    finally:
+        peer.stop()
+
+
+@pytest.mark.timeout(30)
+def test_client_reconnects_after_server_close(make_client):
+    peer = WebsocketsServer().start()
+    try:
+        client, rec = make_client(peer.url + "/again", enableAutomaticReconnection=True,
+                                  minWaitBetweenReconnectionRetries=1,
+                                  maxWaitBetweenReconnectionRetries=200)
+        assert client.start(timeout=10)["success"] is True
+        assert client.send("close:1001:going away")["success"] is True
+        ev = rec.wait_for("close", timeout=10)[0]
+        assert (ev.code, ev.reason, ev.remote) == (1001, "going away", True)
+        rec.wait_for("open", count=2, timeout=10)
+        assert wait_until(lambda: client.send("back")["success"], 5)
+        got = rec.wait_for("message", timeout=5, pred=lambda e: e.data == "back")
+        assert got
+        client.stop()
+    finally:
+        peer.stop()
