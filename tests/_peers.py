@@ -449,14 +449,14 @@ class TinyEchoServer:
     """
 
     MODES = ("echo", "masked", "bad-accept", "status-404", "unknown-extension", "bad-upgrade",
-             "no-pong", "greet")
+             "no-pong", "greet", "drop")
 
     def __init__(self, mode: str = "echo") -> None:
         """mode: "echo" (well-behaved); "masked" (masks the frames it sends);
         "bad-accept" (wrong Sec-WebSocket-Accept); "status-404"; "unknown-extension"
         (accepts with an extension nobody offered); "bad-upgrade" (Upgrade: h2c);
         "no-pong" (never answers pings); "greet" (a text frame "welcome" in the
-        same write as the 101 answer)."""
+        same write as the 101 answer); "drop" (closes TCP on the first data frame)."""
         assert mode in self.MODES, mode
         self.mode = mode
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -529,6 +529,8 @@ class TinyEchoServer:
                 if frame is None:
                     return
                 self.frames_seen += 1
+                if mode == "drop" and frame.opcode in (OP_TEXT, OP_BINARY):
+                    return
                 if not frame.masked:
                     self.unmasked_frames += 1
                 if frame.opcode == OP_PING:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import socket
 import struct
 import time
@@ -1101,3 +1102,47 @@ def test_client_reconnects_after_server_close(make_client):
         client.stop()
     finally:
         peer.stop()
+
+
+def test_client_sees_1006_when_server_drops_tcp(make_client):
+    peer = TinyEchoServer("drop").start()
+    try:
+        client, rec = make_client(peer.url + "/")
+        assert client.start(timeout=5)["success"] is True
+        client.send("bye")
+        ev = rec.wait_for("close", timeout=10)[0]
+        assert ev.code == 1006 and ev.remote is False
+        assert client.send("x")["success"] is False
+    finally:
+        peer.stop()
+
+
+@pytest.mark.engine_extension
+@pytest.mark.timeout(60)
+def test_server_send_to_non_reading_peer_does_not_block_others(make_server):
+    """Upstream's server send blocks until the peer reads; ours queues."""
+    server, rec = make_server()
+    raw = _raw(server)  # never reads
+    bystander = None
+    try:
+        raw_id = only_client(server)
+        done = threading.Event()
+        results: List[Any] = []
+
+        def blast() -> None:
+            for _ in range(4):
+                results.extend(server.send(b"z" * BIG, clients=[raw_id]))
+            done.set()
+
+        t = threading.Thread(target=blast, daemon=True)
+        t.start()
+        assert done.wait(20), "server.send blocked on a peer that does not read"
+        assert len(results) == 4
+        bystander = wsc_connect(server)
+        bystander.send("still fast")
+        assert bystander.recv() == "still fast"
+    finally:
+        raw.close()
+        if bystander is not None:
+            bystander.close()
+    rec.wait_for("close", pred=lambda e: e.client == raw_id, timeout=10)
