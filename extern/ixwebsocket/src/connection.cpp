@@ -1,6 +1,7 @@
 #include "connection.h"
 
 #include "ixwebsocket/IXWebSocketCloseConstants.h"
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -298,6 +299,9 @@ namespace ix::detail
             cfg.role = _options.role;
             cfg.autoPong = _options.autoPong;
             cfg.maxMessageSize = _options.maxMessageSize;
+            // Failures wait until the events before them were handled, so that
+            // replies to earlier messages precede our Close (Autobahn 3.x, 4.x, 5.15).
+            cfg.deferFailure = true;
             _session.reset(new WsSession(cfg));
             _phase = Phase::Open;
         }
@@ -340,12 +344,17 @@ namespace ix::detail
     void Connection::afterSessionStep(std::vector<SessionEvent>& events)
     {
         bool closed;
+        bool pendingFailure;
         {
             std::lock_guard<std::mutex> lock(_mutex);
             closed = _session && _session->state() == WsSession::State::Closed;
+            pendingFailure = _session && _session->hasPendingFailure();
             for (auto& ev : events)
                 if (ev.kind == SessionEvent::Kind::Pong) _pongReceived = true;
         }
+        if (_options.ackDeliveries)
+            for (auto& ev : events)
+                if (ev.kind != SessionEvent::Kind::Close) ++_unacked;
         if (closed && _phase == Phase::Open)
         {
             if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
@@ -358,6 +367,49 @@ namespace ix::detail
             if (owner) owner->onSessionEvents(events);
             events.clear();
         }
+        // Synchronous callbacks have now answered; asynchronous ones acknowledge.
+        if (pendingFailure && _phase == Phase::Open)
+        {
+            if (_unacked == 0)
+            {
+                commitPendingFailure();
+            }
+            else if (!_failureTimer)
+            {
+                // An application that never acknowledges does not keep a broken peer.
+                std::weak_ptr<Connection> weak = shared_from_this();
+                _failureTimer = _loop.addTimer(std::chrono::milliseconds(_options.closeTimeoutMs), [weak] {
+                    if (auto self = weak.lock())
+                    {
+                        self->_failureTimer = 0;
+                        self->commitPendingFailure();
+                    }
+                });
+            }
+        }
+    }
+
+    void Connection::commitPendingFailure()
+    {
+        if (_failureTimer) _loop.cancelTimer(_failureTimer), _failureTimer = 0;
+        if (_phase != Phase::Open) return;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            if (!_session || !_session->hasPendingFailure()) return;
+            _session->commitFailure(_out, _events);
+            flushLocked();
+            updateInterestLocked();
+        }
+        afterSessionStep(_events);
+    }
+
+    void Connection::acknowledge(size_t count)
+    {
+        auto self = shared_from_this();
+        _loop.dispatch([self, count] {
+            self->_unacked -= std::min(count, self->_unacked);
+            if (self->_unacked == 0 && self->_failureTimer) self->commitPendingFailure();
+        });
     }
 
     void Connection::onIoEvents(uint32_t events)
@@ -478,6 +530,7 @@ namespace ix::detail
         if (_handshakeTimer) _loop.cancelTimer(_handshakeTimer), _handshakeTimer = 0;
         if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
         if (_pingTimer) _loop.cancelTimer(_pingTimer), _pingTimer = 0;
+        if (_failureTimer) _loop.cancelTimer(_failureTimer), _failureTimer = 0;
         std::lock_guard<std::mutex> lock(_mutex);
         if (_fd >= 0)
         {

@@ -47,6 +47,9 @@ namespace ix::detail
         int pingTimeoutSecs = -1;    // <= 0: the interval (upstream's rule)
         std::string pingMessage;     // empty: "ixwebsocket::heartbeat::<i>s::<n>"
         size_t maxHeadSize = 16384;  // HTTP head limit (431 above it)
+        // The owner acknowledges delivered events (acknowledge()); a protocol
+        // failure then waits for the acknowledgements of the events before it.
+        bool ackDeliveries = false;
 
         // Client
         std::string urlText;
@@ -84,6 +87,9 @@ namespace ix::detail
         void close(uint16_t code, const std::string& reason);
         // Drops the TCP connection without a closing handshake (Close 1006).
         void abort(const std::string& reason);
+
+        // The application has processed `count` more delivered events. Any thread.
+        void acknowledge(size_t count);
 
         ReadyState readyState() const;
         size_t bufferedAmount() const;
@@ -124,6 +130,7 @@ namespace ix::detail
         void onTransportLost(const std::string& reason);
         void armCloseTimer();
         void heartbeat();
+        void commitPendingFailure();
 
         // Under _mutex
         bool flushLocked();
@@ -159,5 +166,7 @@ namespace ix::detail
         std::string _closeReason;
         bool _pongReceived = true;
         uint64_t _heartbeatCount = 0;
+        size_t _unacked = 0;         // delivered, not yet acknowledged (loop thread)
+        EventLoop::TimerId _failureTimer = 0;
     };
 } // namespace ix::detail

@@ -293,7 +293,8 @@ namespace ix::detail
                                             const std::string& urlText,
                                             const Url& url,
                                             const std::string& key,
-                                            const std::vector<std::string>& subprotocols)
+                                            const std::vector<std::string>& subprotocols,
+                                            const std::string& extensionsOffer)
     {
         const int status = response.status;
         if (response.version != "HTTP/1.1")
@@ -355,6 +356,14 @@ namespace ix::detail
             }
         }
 
+        // RFC 6455 4.1: an extension the client did not offer fails the connection.
+        // (What was offered is checked by the extension's own negotiation.)
+        const std::string* extensions = findHeader(response.headers, "Sec-WebSocket-Extensions");
+        if (extensions && !extensions->empty() && extensionsOffer.empty())
+        {
+            return WebSocketInitResult(false, status, "Invalid Sec-WebSocket-Extensions value: " + *extensions,
+                                       response.headers, url.path);
+        }
         return WebSocketInitResult(true, status, "", response.headers, url.path);
     }
 

@@ -46,7 +46,8 @@ namespace ix::detail
                                             const std::string& urlText,
                                             const Url& url,
                                             const std::string& key,
-                                            const std::vector<std::string>& subprotocols);
+                                            const std::vector<std::string>& subprotocols,
+                                            const std::string& extensionsOffer = "");
 
     // ----- server -----
     struct ServerHandshakeOptions

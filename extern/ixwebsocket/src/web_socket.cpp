@@ -63,6 +63,7 @@ namespace ix::detail
         o.role = Role::Client;
         o.autoPong = pongEnabled;
         o.maxMessageSize = maxMessageSize;
+        o.ackDeliveries = ackDeliveries;
         o.handshakeTimeoutMs = timeoutSecs * 1000;
         o.closeTimeoutMs = kCloseTimeoutMs;
         o.pingIntervalSecs = pingIntervalSecs;
@@ -577,6 +578,17 @@ namespace ix
     {
         std::lock_guard<std::mutex> lock(_core->configMutex);
         _core->pingTimeoutSecs = secs;
+    }
+
+    void WebSocket::setDeliveryAcknowledgement(bool enabled)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->ackDeliveries = enabled;
+    }
+
+    void WebSocket::acknowledgeDeliveries(size_t count)
+    {
+        if (auto conn = _core->connection()) conn->acknowledge(count);
     }
 
     int WebSocket::getPingTimeout() const

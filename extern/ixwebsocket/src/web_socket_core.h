@@ -31,6 +31,7 @@ namespace ix::detail
         bool pongEnabled = true;
         std::vector<std::string> subprotocols;
         size_t maxMessageSize = 0;
+        bool ackDeliveries = false;
         std::atomic<int> handshakeTimeoutSecs {60};
         std::atomic<bool> autoReconnect {true};
         std::atomic<uint32_t> minWaitMs {1};

@@ -177,6 +177,10 @@ namespace ix
         options.role = detail::Role::Server;
         options.autoPong = _impl->pongEnabled;
         options.maxMessageSize = _impl->maxMessageSize;
+        {
+            std::lock_guard<std::mutex> lock(core->configMutex); // set by the connection callback
+            options.ackDeliveries = core->ackDeliveries;
+        }
         options.handshakeTimeoutMs = (_impl->handshakeTimeoutSecs > 0 ? _impl->handshakeTimeoutSecs : 1) * 1000;
         options.closeTimeoutMs = kCloseTimeoutMs;
         options.pingIntervalSecs = _impl->pingIntervalSecs;
@@ -214,6 +218,7 @@ namespace ix
                     impl->stopping = true;
                     for (auto& entry : impl->connections) all.push_back(entry.second);
                 }
+                impl->changed.notify_all(); // nothing to wait for when there are no clients
                 for (auto& ws : all)
                 {
                     auto conn = ws->_core->connection();

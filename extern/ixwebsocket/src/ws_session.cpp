@@ -44,8 +44,29 @@ namespace ix::detail
         events.push_back(std::move(ev));
     }
 
+    void WsSession::commitFailure(std::string& out, std::vector<SessionEvent>& events)
+    {
+        if (!_pendingFailure) return;
+        _pendingFailure = false;
+        failNow(_pendingCode, _pendingReason, out, events);
+    }
+
     void WsSession::fail(uint16_t code, const std::string& reason, std::string& out,
                          std::vector<SessionEvent>& events)
+    {
+        if (_state == State::Closed || _pendingFailure) return;
+        if (_config.deferFailure && _state == State::Open)
+        {
+            _pendingFailure = true;
+            _pendingCode = code;
+            _pendingReason = reason;
+            return;
+        }
+        failNow(code, reason, out, events);
+    }
+
+    void WsSession::failNow(uint16_t code, const std::string& reason, std::string& out,
+                            std::vector<SessionEvent>& events)
     {
         if (_state == State::Closed) return;
         if (_state == State::Open)
@@ -290,7 +311,7 @@ namespace ix::detail
         const char* p = data;
         const char* const end = data + size;
 
-        while (p < end && _state != State::Closed)
+        while (p < end && _state != State::Closed && !_pendingFailure)
         {
             if (!_inFrame)
             {

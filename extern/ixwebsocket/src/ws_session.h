@@ -39,6 +39,10 @@ namespace ix::detail
             bool autoPong = true;        // answer pings automatically
             uint64_t maxMessageSize = 0; // 0: unlimited; exceeded -> close 1009
             bool deflateNegotiated = false; // RSV1 allowed on first data frames (issue 3)
+            // Hold back a failure detected while Open: stop reading, keep sending
+            // allowed, and let the owner decide when to commitFailure(). Lets the
+            // application answer the messages that came before the bad frame.
+            bool deferFailure = false;
         };
 
         enum class State
@@ -92,13 +96,21 @@ namespace ix::detail
         void transportClosed(uint16_t code, const std::string& reason,
                              std::vector<SessionEvent>& events);
 
+        // deferFailure: a failure is waiting for commitFailure().
+        bool hasPendingFailure() const { return _pendingFailure; }
+        // Sends the held-back Close and emits the Close event (no-op without one).
+        void commitFailure(std::string& out, std::vector<SessionEvent>& events);
+
         State state() const { return _state; }
         // Bytes of incomplete message data buffered so far.
         size_t bufferedIncoming() const { return _message.size() + _frame.size(); }
 
     private:
+        // Fails the connection, or holds the failure back (Config::deferFailure).
         void fail(uint16_t code, const std::string& reason, std::string& out,
                   std::vector<SessionEvent>& events);
+        void failNow(uint16_t code, const std::string& reason, std::string& out,
+                     std::vector<SessionEvent>& events);
         bool handleHeader(std::string& out, std::vector<SessionEvent>& events);
         void handleFrameEnd(std::string& out, std::vector<SessionEvent>& events);
         void handleClose(std::string& out, std::vector<SessionEvent>& events);
@@ -108,6 +120,9 @@ namespace ix::detail
         Config _config;
         State _state = State::Open;
         bool _closeEmitted = false;
+        bool _pendingFailure = false;
+        uint16_t _pendingCode = 0;
+        std::string _pendingReason;
         uint16_t _sentCode = 0;
         std::string _sentReason;
 

@@ -730,8 +730,47 @@ namespace
     }
 } // namespace
 
+namespace
+{
+    // deferFailure: a message before a bad frame is delivered, the failure waits,
+    // a reply can still be sent, and commitFailure() then sends the Close.
+    void testDeferredFailure()
+    {
+        WsSession::Config cfg;
+        cfg.role = Role::Server;
+        cfg.deferFailure = true;
+        WsSession session(cfg);
+        std::string out;
+        std::vector<SessionEvent> events;
+        session.receive((frame(kText, "first") + frame(kText, "x", true, true, R2) + frame(kText, "late")).data(),
+                        frame(kText, "first").size() + frame(kText, "x").size() + frame(kText, "late").size(), out,
+                        events);
+        CHECK_EQ(events.size(), static_cast<size_t>(1));
+        CHECK(events.size() == 1 && events[0].kind == SessionEvent::Kind::Message && events[0].data == "first");
+        CHECK(out.empty());
+        CHECK(session.hasPendingFailure());
+        CHECK(session.state() == WsSession::State::Open);
+        // Input after the failure is ignored.
+        events.clear();
+        session.receive(frame(kText, "more").data(), frame(kText, "more").size(), out, events);
+        CHECK(events.empty());
+        // The application's reply still goes out, before the Close.
+        CHECK(session.sendMessage(false, "first", 5, out));
+        const size_t replySize = out.size();
+        session.commitFailure(out, events);
+        CHECK(!session.hasPendingFailure());
+        CHECK(session.state() == WsSession::State::Closed);
+        CHECK(out.size() > replySize);
+        CHECK_EQ(static_cast<uint8_t>(out[replySize]), static_cast<uint8_t>(0x80 | kClose));
+        CHECK(events.size() == 1 && events[0].kind == SessionEvent::Kind::Close && events[0].code == 1002 &&
+              !events[0].remote);
+        CHECK(!session.sendMessage(false, "x", 1, out));
+    }
+} // namespace
+
 int main()
 {
+    testDeferredFailure();
     testMessages();
     testFragmentation();
     testProtocolErrors();

@@ -123,6 +123,14 @@ namespace ix
         // "Ping timeout"; <= 0 means upstream's rule (one ping interval).
         void setPingTimeout(int pingTimeoutSecs);
         int getPingTimeout() const;
+        // For bindings whose callback hands events to another thread: when enabled
+        // (before the connection starts), a protocol failure detected after some
+        // delivered events is held back -- no Close sent, sends still allowed --
+        // until acknowledgeDeliveries() has covered those events (or 1 s passed),
+        // so the application's replies to earlier messages precede the Close.
+        void setDeliveryAcknowledgement(bool enabled);
+        // The application has finished handling `count` more delivered events.
+        void acknowledgeDeliveries(size_t count);
 #endif
 
     private:
