@@ -328,6 +328,7 @@ namespace ix::detail
                         _connection.reset();
                         reconnect = !_serverSide && _running && autoReconnect;
                         _attemptPending = reconnect;
+                        if (!reconnect) _running = false; // a later start() connects again
                         _retries = 0;
                     }
                     deliver(WebSocketMessageType::Close, kEmpty, ev.wireSize, WebSocketErrorInfo(),
