@@ -962,7 +962,7 @@ def test_server_deflate_with_websockets_client(make_server, factory_kw):
             return ext
 
     ext = run_async(go(), 60)
-    assert "permessage-deflate" in ext
+    assert "permessage-deflate" in ext, f"our server did not accept the deflate offer: {ext!r}"
     msgs = rec.wait_for("message", count=2 * len(DEFLATE_PAYLOADS))
     assert not any(m.decompressionError for m in msgs)
     big = msgs[2]
@@ -985,7 +985,7 @@ def test_client_deflate_with_websockets_server(make_client, server_kw, client_de
         res = client.start(timeout=10)
         assert res["success"] is True, res
         ext = {k.lower(): v for k, v in res["headers"].items()}.get("sec-websocket-extensions", "")
-        assert "permessage-deflate" in ext, res["headers"]
+        assert "permessage-deflate" in ext, f"deflate not negotiated (did our client offer it?): {res['headers']}"
         for i, payload in enumerate(DEFLATE_PAYLOADS * 2):
             sent = client.send(payload)
             assert sent["success"] is True and sent["compressionError"] is False
