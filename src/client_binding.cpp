@@ -31,7 +31,7 @@ namespace ixws
                        const std::vector<std::string>& subprotocols,
                        size_t maxMessageSize,
                        const py::object& tls)
-                : _ref(ref), _ws(std::make_unique<ix::WebSocket>())
+                : _ref(ref), _ws(std::make_shared<ix::WebSocket>())
             {
 #ifndef IXWS_ENGINE_EXTENSIONS
                 if (maxMessageSize != 0)
@@ -79,8 +79,22 @@ namespace ixws
                 if (!tls.is_none()) _ws->setTLSOptions(tlsOptionsFromDict(tls.cast<py::dict>()));
 
                 int64_t r = ref;
-                _ws->setOnMessageCallback(
-                    [r](const ix::WebSocketMessagePtr& msg) { globalQueue().push(eventFromMessage(r, r, msg)); });
+                std::weak_ptr<ix::WebSocket> weak = _ws;
+#ifdef IXWS_ENGINE_EXTENSIONS
+                _ws->setDeliveryAcknowledgement(true);
+#endif
+                _ws->setOnMessageCallback([r, weak](const ix::WebSocketMessagePtr& msg) {
+                    Event ev = eventFromMessage(r, r, msg);
+                    switch (ev.kind)
+                    {
+                        case EventKind::Message:
+                        case EventKind::Fragment:
+                        case EventKind::Ping:
+                        case EventKind::Pong: ev.ackTarget = weak; break;
+                        default: break;
+                    }
+                    globalQueue().push(std::move(ev));
+                });
             }
 
             ~ClientCore()
@@ -132,7 +146,7 @@ namespace ixws
                         }
                         std::lock_guard<std::mutex> lock(_lifecycle);
                         _connecting = false;
-                        if (!_stopRequested && (res.success || _autoReconnect))
+                        if (!_stopRequested && needsBackgroundLoop(res.success))
                         {
                             _ws->start();
                             _started = true;
@@ -200,13 +214,31 @@ namespace ixws
             bool started() const { return _started.load(); }
 
         private:
+            // Whether start() must follow connect().
+            bool needsBackgroundLoop(bool connected) const
+            {
+                // Reconnection on: the background loop keeps the connection up
+                // (and retries a failed first attempt).
+                if (_autoReconnect) return true;
+#ifdef IXWS_ENGINE_EXTENSIONS
+                // Our engine serves a connect()ed connection on its event loop
+                // without start(). Calling start() anyway would open a second
+                // connection if the peer closed the first one in the meantime.
+                (void)connected;
+                return false;
+#else
+                // Upstream needs run() on the background thread to poll the socket.
+                return connected;
+#endif
+            }
+
             static void checkCode(int code)
             {
                 if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
             }
 
             int64_t _ref;
-            std::unique_ptr<ix::WebSocket> _ws;
+            std::shared_ptr<ix::WebSocket> _ws;
             std::mutex _lifecycle;
             std::atomic<bool> _started{false};
             bool _connecting = false;

@@ -9,10 +9,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace ix
+{
+    class WebSocket;
+}
 
 namespace ixws
 {
@@ -50,6 +57,14 @@ namespace ixws
         int httpStatus = 0;
         double waitTime = 0;
         uint32_t retries = 0;
+        // Set for data events (message/fragment/ping/pong) of a connection that
+        // wants delivery acknowledgements (engine extension): next_events()
+        // acknowledges them once Python has handled the batch.
+        std::weak_ptr<ix::WebSocket> ackTarget;
+        // Runs (without the GIL) once Python has handled this event; the server
+        // uses it to free a connection id only after its Close was handled, so a
+        // late send() to that id can never reach a newer connection.
+        std::function<void()> afterHandled;
     };
 
     class EventQueue

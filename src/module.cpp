@@ -7,6 +7,11 @@
 
 #include <pybind11/stl.h>
 
+#include <functional>
+#include <mutex>
+#include <utility>
+#include <vector>
+
 #ifndef IXWS_ENGINE_NAME
 #define IXWS_ENGINE_NAME "bundled"
 #endif
@@ -217,12 +222,66 @@ namespace ixws
             return py::tuple();
         }
 
+        // Delivery acknowledgements (engine extension). The dispatcher calls
+        // next_events() again only after every event of the previous batch went
+        // through its callback, so the previous batch is acknowledged then. This
+        // lets the engine hold a protocol failure until the replies to earlier
+        // messages have been sent.
+        std::mutex g_ackMutex;
+        std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>> g_pendingAcks;
+        std::vector<std::function<void()>> g_pendingAfter;
+
+        void acknowledgePrevious()
+        {
+            std::vector<std::function<void()>> after;
+            {
+                std::lock_guard<std::mutex> lock(g_ackMutex);
+                after.swap(g_pendingAfter);
+            }
+            for (auto& fn : after) fn();
+#ifdef IXWS_ENGINE_EXTENSIONS
+            std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>> acks;
+            {
+                std::lock_guard<std::mutex> lock(g_ackMutex);
+                acks.swap(g_pendingAcks);
+            }
+            for (auto& entry : acks)
+            {
+                if (auto ws = entry.first.lock()) ws->acknowledgeDeliveries(entry.second);
+            }
+#endif
+        }
+
+        void rememberAcks(std::deque<Event>& batch)
+        {
+            std::lock_guard<std::mutex> lock(g_ackMutex);
+            for (Event& ev : batch)
+            {
+                if (ev.afterHandled) g_pendingAfter.push_back(std::move(ev.afterHandled));
+            }
+#ifdef IXWS_ENGINE_EXTENSIONS
+            for (const Event& ev : batch)
+            {
+                if (ev.ackTarget.expired()) continue;
+                auto& acks = g_pendingAcks;
+                bool same = !acks.empty() && !acks.back().first.owner_before(ev.ackTarget) &&
+                            !ev.ackTarget.owner_before(acks.back().first);
+                if (same)
+                    ++acks.back().second;
+                else
+                    acks.emplace_back(ev.ackTarget, 1);
+            }
+#endif
+        }
+
         py::list nextEvents(double timeoutSeconds)
         {
             std::deque<Event> batch;
             {
                 py::gil_scoped_release release;
+                acknowledgePrevious();
                 batch = globalQueue().takeAll(timeoutSeconds);
+                rememberAcks(batch);
             }
             py::list out(batch.size());
             size_t i = 0;

@@ -54,14 +54,22 @@ namespace ixws
                 return id;
             }
 
-            // Releases id if it still belongs to ws (a pruned id may have been
-            // handed to a newer connection in the meantime).
-            void remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
+            // Forgets the connection of id if it is still ws's (a pruned id may
+            // have been handed to a newer connection in the meantime). The id
+            // itself stays reserved until release(): returns whether to call it.
+            bool remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
                 auto it = _connections.find(id);
-                if (it == _connections.end() || !sameOwner(it->second, ws)) return;
+                if (it == _connections.end() || !sameOwner(it->second, ws)) return false;
                 _connections.erase(it);
+                return true;
+            }
+
+            // Makes a removed id available again.
+            void release(int64_t id)
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
                 releaseLocked(id);
             }
 
@@ -261,6 +269,11 @@ namespace ixws
                         auto ws = weak.lock();
                         if (!ws) return;
                         auto slot = std::make_shared<std::atomic<int64_t>>(0);
+#ifdef IXWS_ENGINE_EXTENSIONS
+                        // Python handles events on another thread: let the engine
+                        // wait for our acknowledgements before failing a connection.
+                        ws->setDeliveryAcknowledgement(true);
+#endif
                         ws->setOnMessageCallback([registry, slot, weak](const ix::WebSocketMessagePtr& msg) {
                             switch (msg->type)
                             {
@@ -277,17 +290,30 @@ namespace ixws
                                 {
                                     int64_t id = slot->exchange(0);
                                     if (id == 0) return;
-                                    // Queue the Close before the id can be reused, so
-                                    // events of a later holder of the id come after it.
-                                    globalQueue().push(eventFromMessage(registry->ref, id, msg));
-                                    registry->remove(id, weak);
+                                    // The connection leaves clients() now, but its id is
+                                    // only reused once Python has handled this Close:
+                                    // a send() to the id from an earlier callback must
+                                    // fail, not reach a newer connection.
+                                    Event ev = eventFromMessage(registry->ref, id, msg);
+                                    if (registry->remove(id, weak))
+                                        ev.afterHandled = [registry, id] { registry->release(id); };
+                                    globalQueue().push(std::move(ev));
                                     break;
                                 }
-                                default:
+                                case ix::WebSocketMessageType::Error:
                                 {
                                     int64_t id = slot->load();
                                     if (id == 0) return;
                                     globalQueue().push(eventFromMessage(registry->ref, id, msg));
+                                    break;
+                                }
+                                default: // message, fragment, ping, pong
+                                {
+                                    int64_t id = slot->load();
+                                    if (id == 0) return;
+                                    Event ev = eventFromMessage(registry->ref, id, msg);
+                                    ev.ackTarget = weak;
+                                    globalQueue().push(std::move(ev));
                                     break;
                                 }
                             }
