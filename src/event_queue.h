@@ -32,7 +32,8 @@ namespace ixws
         Error = 3,
         Ping = 4,
         Pong = 5,
-        Fragment = 6
+        Fragment = 6,
+        Log = 7 // not an ix event: a server log line (errorReason, httpStatus = level)
     };
 
     struct Event

@@ -161,12 +161,13 @@ namespace ixws
     namespace
     {
         // Interned event type names, created once and kept for the process life.
-        PyObject* g_typeNames[7] = {};
+        PyObject* g_typeNames[8] = {};
 
         void initTypeNames()
         {
-            static const char* names[7] = {"message", "open", "close", "error", "ping", "pong", "fragment"};
-            for (int i = 0; i < 7; ++i)
+            static const char* names[8] = {"message", "open", "close", "error",
+                                           "ping",    "pong", "fragment", "log"};
+            for (int i = 0; i < 8; ++i)
             {
                 if (g_typeNames[i] == nullptr)
                 {
@@ -188,6 +189,7 @@ namespace ixws
         //   open:  (type, ref, conn, uri, headers: dict, protocol)
         //   close: (type, ref, conn, code, reason, remote)
         //   error: (type, ref, conn, reason, http_status, wait_time, retries, decompressionError)
+        //   log:   (type, ref, conn, level (0 info, 1 error), message)
         py::tuple toTuple(const Event& ev)
         {
             py::object type = py::reinterpret_borrow<py::object>(g_typeNames[static_cast<int>(ev.kind)]);
@@ -218,6 +220,8 @@ namespace ixws
                     return py::make_tuple(type, ref, conn, decodeText(ev.errorReason),
                                           py::int_(ev.httpStatus), py::float_(ev.waitTime),
                                           py::int_(ev.retries), py::bool_(ev.decompressionError));
+                case EventKind::Log:
+                    return py::make_tuple(type, ref, conn, py::int_(ev.httpStatus), decodeText(ev.errorReason));
             }
             return py::tuple();
         }

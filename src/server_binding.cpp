@@ -193,7 +193,8 @@ namespace ixws
                        bool enablePong,
                        bool disablePerMessageDeflate,
                        size_t maxMessageSize,
-                       py::object tls)
+                       py::object tls,
+                       std::vector<std::string> subprotocols)
                 : _registry(std::make_shared<ConnectionRegistry>(ref))
                 , _port(port)
                 , _host(std::move(host))
@@ -204,10 +205,13 @@ namespace ixws
                 , _enablePong(enablePong)
                 , _disableDeflate(disablePerMessageDeflate)
                 , _maxMessageSize(maxMessageSize)
+                , _subprotocols(std::move(subprotocols))
             {
 #ifndef IXWS_ENGINE_EXTENSIONS
                 if (maxMessageSize != 0)
                     throw py::value_error("maxMessageSize needs the bundled engine (extension not available)");
+                if (!_subprotocols.empty())
+                    throw py::value_error("subprotocols needs the bundled engine (upstream servers never answer one)");
 #endif
                 if (!tls.is_none())
                 {
@@ -260,6 +264,19 @@ namespace ixws
                 if (_disableDeflate) server->disablePerMessageDeflate();
 #ifdef IXWS_ENGINE_EXTENSIONS
                 if (_maxMessageSize != 0) server->setMaxMessageSize(_maxMessageSize);
+                if (!_subprotocols.empty()) server->setSubProtocols(_subprotocols);
+                {
+                    // Engine log lines go to Python's "ixws" logger, not stderr.
+                    int64_t ref = _registry->ref;
+                    server->setLogCallback([ref](ix::LogLevel level, const std::string& line) {
+                        Event ev;
+                        ev.kind = EventKind::Log;
+                        ev.ref = ref;
+                        ev.httpStatus = level == ix::LogLevel::Error ? 1 : 0;
+                        ev.errorReason = line;
+                        globalQueue().push(std::move(ev));
+                    });
+                }
 #endif
                 if (_hasTls) server->setTLSOptions(_tls);
 
@@ -456,6 +473,7 @@ namespace ixws
             bool _enablePong;
             bool _disableDeflate;
             size_t _maxMessageSize;
+            std::vector<std::string> _subprotocols;
             bool _hasTls = false;
             ix::SocketTLSOptions _tls;
             int _family = AF_INET;
@@ -465,12 +483,14 @@ namespace ixws
     void registerServer(py::module_& m)
     {
         py::class_<ServerCore>(m, "ServerCore")
-            .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object>(),
+            .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object,
+                          std::vector<std::string>>(),
                  py::arg("ref"), py::arg("port") = 8080, py::arg("host") = "127.0.0.1",
                  py::arg("backlog") = 5, py::arg("max_connections") = 128,
                  py::arg("handshake_timeout") = 3, py::arg("ping_interval") = -1,
                  py::arg("enable_pong") = true, py::arg("disable_per_message_deflate") = false,
-                 py::arg("max_message_size") = 0, py::arg("tls") = py::none())
+                 py::arg("max_message_size") = 0, py::arg("tls") = py::none(),
+                 py::arg("subprotocols") = std::vector<std::string>())
             .def_property_readonly("ref", &ServerCore::ref)
             .def_property_readonly("port", &ServerCore::port)
             .def_property_readonly("running", &ServerCore::running)

@@ -902,6 +902,7 @@ def test_client_subprotocol_with_websockets_server(make_client):
 
 
 @pytest.mark.engine_extension
+@pytest.mark.engine_extension
 def test_server_subprotocol_negotiation_with_websockets_client(make_server):
     server, rec = make_server(subprotocols=["chat"])
 

@@ -56,6 +56,9 @@ def _run() -> None:
             logger.exception("ixws dispatcher: next_events failed")
             continue
         for item in batch:
+            if item[0] == "log":  # an engine log line of a server
+                logger.log(logging.WARNING if item[3] else logging.INFO, "%s", item[4])
+                continue
             wref = registry.get(item[1])
             obj = wref() if wref is not None else None
             if obj is not None:

@@ -25,6 +25,7 @@ class ServerCore:
         disable_per_message_deflate: bool = False,
         max_message_size: int = 0,
         tls: Optional[Dict[str, Any]] = None,
+        subprotocols: Sequence[str] = (),
     ) -> None: ...
     @property
     def ref(self) -> int: ...

@@ -58,6 +58,7 @@ class Server(_dispatch.Endpoint):
             disable_per_message_deflate=disable_deflate,
             max_message_size=config.get("maxMessageSize", 0),
             tls=core_tls,
+            subprotocols=list(config.get("subprotocols", [])),
         )
         self._lock = threading.Lock()
         self._closed = False

@@ -26,6 +26,7 @@ namespace ix
         std::atomic<bool> pongEnabled {true};
         std::atomic<bool> deflateEnabled {true};
         std::atomic<size_t> maxMessageSize {0};
+        std::vector<std::string> subprotocols; // set before start()
         OnConnectionCallback onConnection;
         OnClientMessageCallback onClientMessage;
 
@@ -56,6 +57,8 @@ namespace ix
     bool WebSocketServer::isPongEnabled() { return _impl->pongEnabled; }
     bool WebSocketServer::isPerMessageDeflateEnabled() { return _impl->deflateEnabled; }
     void WebSocketServer::setMaxMessageSize(size_t bytes) { _impl->maxMessageSize = bytes; }
+    void WebSocketServer::setSubProtocols(const std::vector<std::string>& p) { _impl->subprotocols = p; }
+    std::vector<std::string> WebSocketServer::getSubProtocols() const { return _impl->subprotocols; }
     size_t WebSocketServer::getMaxMessageSize() const { return _impl->maxMessageSize; }
 
     bool WebSocketServer::listenAndStart()
@@ -153,8 +156,8 @@ namespace ix
         std::weak_ptr<Impl> weakImpl = _impl;
         WebSocket* key = ws.get();
         core->onFinished = [weakImpl, key, state, this](const WebSocketInitResult& result) {
-            if (!result.success)
-                logError("WebSocketServer::handleConnection() HTTP status: " + std::to_string(result.http_status) +
+            if (!result.success) // the peer's failure, not ours: an info line
+                logInfo("WebSocketServer::handleConnection() HTTP status: " + std::to_string(result.http_status) +
                          " error: " + result.errorStr);
             auto impl = weakImpl.lock();
             if (!impl) return;
@@ -185,6 +188,7 @@ namespace ix
         options.closeTimeoutMs = kCloseTimeoutMs;
         options.pingIntervalSecs = _impl->pingIntervalSecs;
         options.serverHandshake.serverHeader = userAgent();
+        options.serverHandshake.subprotocols = _impl->subprotocols;
 
         {
             std::lock_guard<std::mutex> lock(_impl->mutex);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace ix
 {
@@ -58,6 +59,11 @@ namespace ix
         // stop() with a chosen close code/reason and a bound (ms) on the wait for
         // close handshakes before the remaining connections are dropped.
         void stop(uint16_t code, const std::string& reason, int timeoutMs);
+        // Subprotocols this server speaks, in preference order: the first one the
+        // client also offers is answered in Sec-WebSocket-Protocol and reported in
+        // the Open event (upstream never answers one, defect 16).
+        void setSubProtocols(const std::vector<std::string>& subprotocols);
+        std::vector<std::string> getSubProtocols() const;
 #endif
 
     private:
