@@ -180,7 +180,7 @@ def _valid_server_value(key):
         "backlog": 3, "maxConnections": 4, "handshakeTimeout": 5, "pingInterval": 6,
         "enablePong": False, "perMessageDeflate": {"enabled": True},
         "disablePerMessageDeflate": True, "maxMessageSize": 1024,
-        "tls": {"certFile": "c.pem", "keyFile": "k.pem", "caFile": "NONE"},
+        "tls": {"certFile": __file__, "keyFile": __file__, "caFile": "NONE"},
         "subprotocols": ["chat"], "onHandshake": print,
     }[key]
 
@@ -389,7 +389,7 @@ def test_deflate_exclusive_with_disable(factory, disable):
 
 
 def test_tls_dict():
-    cfg = srv({"tls": {"certFile": "c.pem", "keyFile": "k.pem", "caFile": "NONE", "ciphers": "DEFAULT",
+    cfg = srv({"tls": {"certFile": __file__, "keyFile": __file__, "caFile": "NONE", "ciphers": "DEFAULT",
                        "tls": True, "disableHostnameValidation": False}})
     assert cfg["tls"]["caFile"] == "NONE"
     assert cli(tls={"ca_file": "NONE"})["tls"] == {"caFile": "NONE"}

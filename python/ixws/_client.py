@@ -45,12 +45,7 @@ class Client(_dispatch.Endpoint):
                 deflate["clientMaxWindowBits"],
                 deflate["serverMaxWindowBits"],
             )
-        tls = config.get("tls")
-        core_tls = None
-        if tls is not None:
-            core_tls = {k: v for k, v in tls.items() if k != "disableHostnameValidation"}
-            if "disableHostnameValidation" in tls:
-                core_tls["disable_hostname_validation"] = tls["disableHostnameValidation"]
+        core_tls = _options.engine_tls(config.get("tls"), server=False)
         self._core = _ixws.ClientCore(
             ref=ref,
             url=config["url"],

@@ -11,6 +11,7 @@ both ways is an error. Bad options fail at construction, naming the key:
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -173,11 +174,59 @@ _TLS_SPEC: Dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+_PEM_MARKER = "-----BEGIN CERTIFICATE-----"
+
+
+def _check_file(key: str, path: str) -> None:
+    if not os.path.isfile(path):
+        raise ValueError(f"option {key!r}: file not found: {path!r}")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"option {key!r}: file not readable: {path!r}")
+
+
 def _check_tls(key: str, value: Any) -> Dict[str, Any]:
+    """tls: SocketTLSOptions as a dict (camelCase or snake_case keys).
+
+    certFile/keyFile are PEM files (both or neither); caFile is "SYSTEM" (the OS
+    store, the engine's default), "NONE" (no peer verification), a PEM bundle
+    in memory (a str containing -----BEGIN CERTIFICATE-----) or a PEM file.
+    Files must exist when the object is built.
+    """
     out = _normalize_nested(key, value, _TLS_SPEC)
     if bool(out.get("certFile")) != bool(out.get("keyFile")):
         raise ValueError(f"option {key!r}: certFile and keyFile must be given together")
+    for name in ("certFile", "keyFile"):
+        if out.get(name):
+            _check_file(f"{key}.{name}", out[name])
+    ca = out.get("caFile")
+    if ca is not None:
+        if ca == "":
+            raise ValueError(f"option '{key}.caFile' must not be empty (use 'SYSTEM' or 'NONE')")
+        if ca not in ("SYSTEM", "NONE") and _PEM_MARKER not in ca:
+            _check_file(f"{key}.caFile", ca)
+    if "ciphers" in out and any(c in out["ciphers"] for c in "\0\r\n"):
+        raise ValueError(f"option '{key}.ciphers' contains NUL, CR or LF")
     return out
+
+
+def engine_tls(tls: Optional[Mapping[str, Any]], *, server: bool) -> Optional[Dict[str, Any]]:
+    """The validated tls dict as the binding takes it (ix::SocketTLSOptions fields).
+
+    Server: TLS is on unless "tls": False is given, certFile/keyFile are
+    required, and caFile defaults to "NONE": a client certificate is demanded
+    only when a caFile is given (upstream's "SYSTEM" default would demand one
+    from every client).
+    """
+    if tls is None:
+        return None
+    core = {k: v for k, v in tls.items() if k != "disableHostnameValidation"}
+    if "disableHostnameValidation" in tls:
+        core["disable_hostname_validation"] = tls["disableHostnameValidation"]
+    if server:
+        core.setdefault("tls", True)
+        if core["tls"]:
+            core.setdefault("caFile", "NONE")
+    return core
 
 
 def _check_subprotocols(key: str, value: Any) -> list:
@@ -341,7 +390,11 @@ def _build(kind: str, spec: Mapping[str, Any], options: Any, kwargs: Mapping[str
 
 def server_options(options: Any = None, kwargs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Validated server configuration (camelCase keys, seed keys defaulted)."""
-    return _build("Server", SERVER_KEYS, options, kwargs or {})
+    config = _build("Server", SERVER_KEYS, options, kwargs or {})
+    tls = config.get("tls")
+    if tls is not None and tls.get("tls", True) and not tls.get("certFile"):
+        raise ValueError("option 'tls.certFile' (with 'tls.keyFile') is required for a TLS server")
+    return config
 
 
 def client_options(options: Any = None, kwargs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:

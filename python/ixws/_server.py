@@ -39,13 +39,7 @@ class Server(_dispatch.Endpoint):
         deflate = config.get("perMessageDeflate")
         disable_deflate = bool(config.get("disablePerMessageDeflate", False)) or (
             deflate is not None and not deflate["enabled"])
-        tls = config.get("tls")
-        core_tls = None
-        if tls is not None:
-            core_tls = {k: v for k, v in tls.items() if k != "disableHostnameValidation"}
-            core_tls.setdefault("tls", True)
-            if "disableHostnameValidation" in tls:
-                core_tls["disable_hostname_validation"] = tls["disableHostnameValidation"]
+        core_tls = _options.engine_tls(config.get("tls"), server=True)
         self._core = _ixws.ServerCore(
             ref=ref,
             port=config["port"],

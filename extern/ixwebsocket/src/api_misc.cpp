@@ -9,6 +9,7 @@
 #include "IXWebSocketCloseConstants.h"
 #include "IXWebSocketVersion.h"
 
+#include <openssl/opensslv.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -166,7 +167,8 @@ namespace ix
 #else
         ua += " unknown";
 #endif
-        ua += " nossl";
+        ua += " ssl/OpenSSL ";
+        ua += OPENSSL_VERSION_TEXT;
         ua += " zlib ";
         ua += zlibVersion();
         return ua;

@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include "tls_stream.h"
 #include "ixwebsocket/IXWebSocketCloseConstants.h"
 #include <algorithm>
 #include <arpa/inet.h>
@@ -82,7 +83,8 @@ namespace ix::detail
             if (p == Phase::Resolving || p == Phase::Connecting || p == Phase::Handshake)
             {
                 self->failHandshake(0, "Timed out after " + std::to_string(self->_options.handshakeTimeoutMs) +
-                                           " ms connecting to " + self->_options.urlText);
+                                           " ms connecting to " + self->_options.urlText +
+                                           (self->_tlsPending ? " (TLS handshake timed out)" : ""));
             }
         });
 
@@ -152,6 +154,7 @@ namespace ix::detail
                     _fd = fd;
                 }
                 _registered = true;
+                _wantWrite = true; // EPOLLOUT is armed until the connect completes
                 _loop.add(fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, shared_from_this());
                 return;
             }
@@ -181,6 +184,16 @@ namespace ix::detail
             return;
         }
         _phase = Phase::Handshake;
+        if (_options.tls)
+        {
+            if (startTls()) driveTlsHandshake();
+            return;
+        }
+        sendClientRequest();
+    }
+
+    void Connection::sendClientRequest()
+    {
         _clientKey = generateClientKey();
         _head.reset(new HttpHeadParser(HttpHeadParser::Kind::Response, _options.maxHeadSize));
         std::string request =
@@ -225,13 +238,20 @@ namespace ix::detail
         conn->_head.reset(new HttpHeadParser(HttpHeadParser::Kind::Request, conn->_options.maxHeadSize));
         conn->_registered = true;
         loop.add(fd, EPOLLIN | EPOLLRDHUP, conn);
+        // The TLS handshake runs on the loop like everything else: a peer that
+        // never speaks TLS only holds its own socket until the handshake timeout.
+        if (conn->_options.tls && !conn->startTls()) return conn;
         std::weak_ptr<Connection> weak = conn;
         conn->_handshakeTimer =
             loop.addTimer(std::chrono::milliseconds(conn->_options.handshakeTimeoutMs), [weak] {
                 auto self = weak.lock();
                 if (!self) return;
                 self->_handshakeTimer = 0;
-                if (self->_phase == Phase::Handshake) self->failHandshake(408, "Handshake timed out");
+                if (self->_phase != Phase::Handshake) return;
+                if (self->_tlsPending)
+                    self->failHandshake(0, "TLS handshake timed out");
+                else
+                    self->failHandshake(408, "Handshake timed out");
             });
         return conn;
     }
@@ -420,9 +440,16 @@ namespace ix::detail
             if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected();
             return;
         }
+        if (_tlsPending)
+        {
+            driveTlsHandshake();
+            return;
+        }
         if (events & EPOLLOUT) handleWritable();
         if (_phase == Phase::Done) return;
-        if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) handleReadable();
+        // TLS: a read may have waited for writability (OpenSSL's WANT_WRITE).
+        if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) || (_options.tls && (events & EPOLLOUT)))
+            handleReadable();
     }
 
     void Connection::handleWritable()
@@ -437,8 +464,28 @@ namespace ix::detail
         if (failed) onTransportLost("Abnormal closure");
     }
 
+    void Connection::onInput(const char* data, size_t size)
+    {
+        switch (_phase.load())
+        {
+            case Phase::Handshake:
+                if (_options.role == Role::Client)
+                    onClientHandshakeData(data, size);
+                else
+                    onServerHandshakeData(data, size);
+                break;
+            case Phase::Open: onSessionData(data, size); break;
+            default: break; // Draining: discard until the peer's FIN
+        }
+    }
+
     void Connection::handleReadable()
     {
+        if (_options.tls)
+        {
+            handleTlsReadable();
+            return;
+        }
         char* buf = readBuffer();
         for (int round = 0; round < 8; ++round)
         {
@@ -446,17 +493,7 @@ namespace ix::detail
             ssize_t n = ::recv(_fd, buf, kReadBufferSize, 0);
             if (n > 0)
             {
-                switch (_phase.load())
-                {
-                    case Phase::Handshake:
-                        if (_options.role == Role::Client)
-                            onClientHandshakeData(buf, static_cast<size_t>(n));
-                        else
-                            onServerHandshakeData(buf, static_cast<size_t>(n));
-                        break;
-                    case Phase::Open: onSessionData(buf, static_cast<size_t>(n)); break;
-                    default: break; // Draining: discard until the peer's FIN
-                }
+                onInput(buf, static_cast<size_t>(n));
                 if (static_cast<size_t>(n) < kReadBufferSize) return;
                 continue;
             }
@@ -465,6 +502,123 @@ namespace ix::detail
             // EOF or error
             onTransportLost(n == 0 ? "Abnormal closure" : std::strerror(errno));
             return;
+        }
+    }
+
+    // ------------------------------------------------------------------ TLS
+
+    bool Connection::startTls()
+    {
+        // Loop thread, _phase == Handshake, fd registered.
+        std::string error;
+        const std::string host = _options.role == Role::Client ? _options.url.host : std::string();
+        std::unique_ptr<TlsStream> stream = TlsStream::create(_options.tls, _fd, host, error);
+        if (!stream)
+        {
+            auto self = shared_from_this();
+            // Never inline: the server's owner attaches this connection first.
+            _loop.post([self, error] { self->failHandshake(0, "TLS setup failed: " + error); });
+            return false;
+        }
+        std::lock_guard<std::mutex> lock(_mutex);
+        _tls = std::move(stream);
+        _tlsPending = true;
+        return true;
+    }
+
+    void Connection::driveTlsHandshake()
+    {
+        TlsStream::Result r;
+        std::string error;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            if (!_tls || _phase != Phase::Handshake) return;
+            r = _tls->handshake(error);
+            updateInterestLocked();
+        }
+        if (r == TlsStream::Result::WantRead || r == TlsStream::Result::WantWrite) return;
+        if (r != TlsStream::Result::Ok)
+        {
+            if (_options.role == Role::Client)
+                failHandshake(0, "TLS handshake with " + _options.url.hostHeader() + " failed: " + error);
+            else
+                failHandshake(0, "TLS handshake failed: " + error);
+            return;
+        }
+        _tlsPending = false;
+        if (_options.role == Role::Client) sendClientRequest();
+        // Application data may have arrived with the peer's last handshake flight.
+        if (_phase == Phase::Handshake) handleTlsReadable();
+    }
+
+    void Connection::handleTlsReadable()
+    {
+        if (_tlsPending)
+        {
+            driveTlsHandshake();
+            return;
+        }
+        char* buf = readBuffer();
+        for (int round = 0; round < 8; ++round)
+        {
+            if (_fd < 0 || _phase == Phase::Done) return;
+            size_t total = 0;
+            TlsStream::Result r = TlsStream::Result::Ok;
+            std::string error;
+            bool writeFailed;
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                if (!_tls) return;
+                // SSL_read hands out at most one record: gather up to a buffer.
+                while (total < kReadBufferSize)
+                {
+                    size_t got = 0;
+                    r = _tls->read(buf + total, kReadBufferSize - total, got, error);
+                    if (r != TlsStream::Result::Ok) break;
+                    total += got;
+                }
+                // A write that waited for input may go on now.
+                if (_tls->writeWantsRead()) flushLocked();
+                updateInterestLocked();
+                writeFailed = _writeFailed;
+            }
+            if (total > 0) onInput(buf, total);
+            if (_phase == Phase::Done) return;
+            if (writeFailed)
+            {
+                onTransportLost("write error");
+                return;
+            }
+            if (r == TlsStream::Result::Ok) continue; // the buffer filled up: read on
+            if (r == TlsStream::Result::WantRead || r == TlsStream::Result::WantWrite) return;
+            onTransportLost(r == TlsStream::Result::Closed ? "Abnormal closure" : error);
+            return;
+        }
+        // Round limit: other sockets get their turn. Bytes already decrypted inside
+        // OpenSSL do not wake epoll, so come back for them.
+        bool more;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            more = _tls && _tls->hasBufferedInput();
+        }
+        if (more)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->handleReadable(); });
+        }
+    }
+
+    ssize_t Connection::writeSomeLocked(const char* data, size_t size)
+    {
+        if (!_tls) return ::send(_fd, data, size, MSG_NOSIGNAL);
+        size_t written = 0;
+        std::string error;
+        switch (_tls->write(data, size, written, error))
+        {
+            case TlsStream::Result::Ok: return static_cast<ssize_t>(written);
+            case TlsStream::Result::WantRead:
+            case TlsStream::Result::WantWrite: errno = EAGAIN; return -1;
+            default: errno = EPIPE; return -1;
         }
     }
 
@@ -510,7 +664,11 @@ namespace ix::detail
         {
             std::lock_guard<std::mutex> lock(_mutex);
             flushLocked();
-            if (_out.size() == _outOffset && _fd >= 0) ::shutdown(_fd, SHUT_WR);
+            if (_out.size() == _outOffset && _fd >= 0)
+            {
+                if (_tls) _tls->sendCloseNotify();
+                ::shutdown(_fd, SHUT_WR);
+            }
             updateInterestLocked();
         }
         std::weak_ptr<Connection> weak = shared_from_this();
@@ -536,6 +694,7 @@ namespace ix::detail
         {
             if (_registered) _loop.remove(_fd);
             _registered = false;
+            _tls.reset();
             ::close(_fd);
             _fd = -1;
         }
@@ -697,9 +856,10 @@ namespace ix::detail
     bool Connection::flushLocked()
     {
         if (_fd < 0 || _writeFailed) return false;
+        if (_tlsPending) return true; // nothing goes out before the TLS handshake
         while (_outOffset < _out.size())
         {
-            ssize_t n = ::send(_fd, _out.data() + _outOffset, _out.size() - _outOffset, MSG_NOSIGNAL);
+            ssize_t n = writeSomeLocked(_out.data() + _outOffset, _out.size() - _outOffset);
             if (n > 0)
             {
                 _outOffset += static_cast<size_t>(n);
@@ -715,7 +875,11 @@ namespace ix::detail
             _out.clear();
             _outOffset = 0;
             if (_out.capacity() > 1024 * 1024) _out.shrink_to_fit();
-            if (_phase == Phase::Draining && _fd >= 0) ::shutdown(_fd, SHUT_WR);
+            if (_phase == Phase::Draining && _fd >= 0)
+            {
+                if (_tls) _tls->sendCloseNotify();
+                ::shutdown(_fd, SHUT_WR);
+            }
         }
         else if (_outOffset > (1 << 20) && _outOffset > _out.size() / 2)
         {
@@ -729,6 +893,7 @@ namespace ix::detail
     {
         if (_fd < 0 || !_registered) return;
         bool want = _outOffset < _out.size() && !_writeFailed;
+        if (_tls) want = _tls->needsWritable(want);
         if (want == _wantWrite) return;
         _wantWrite = want;
         _loop.modify(_fd, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u), this);

@@ -9,6 +9,7 @@
 // Owner callbacks never run with that mutex held, so they may call back in.
 #include "event_loop.h"
 #include "handshake.h"
+#include "tls_context.h"
 #include "url.h"
 #include "ws_session.h"
 #include "ixwebsocket/IXWebSocket.h"
@@ -16,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 struct addrinfo;
@@ -47,6 +49,8 @@ namespace ix::detail
         int pingTimeoutSecs = -1;    // <= 0: the interval (upstream's rule)
         std::string pingMessage;     // empty: "ixwebsocket::heartbeat::<i>s::<n>"
         size_t maxHeadSize = 16384;  // HTTP head limit (431 above it)
+        // Set: the socket is wrapped in TLS (client: wss/https URLs; server: tls on).
+        std::shared_ptr<TlsContext> tls;
         // The owner acknowledges delivered events (acknowledge()); a protocol
         // failure then waits for the acknowledgements of the events before it.
         bool ackDeliveries = false;
@@ -60,6 +64,8 @@ namespace ix::detail
         // Server
         ServerHandshakeOptions serverHandshake;
     };
+
+    class TlsStream;
 
     class Connection : public IoHandler, public std::enable_shared_from_this<Connection>
     {
@@ -115,6 +121,7 @@ namespace ix::detail
         void onResolved(addrinfo* list, const std::string& error);
         void connectNext();
         void onConnected();
+        void sendClientRequest();
         void onClientHandshakeData(const char* data, size_t size);
         // Server phase
         void onServerHandshakeData(const char* data, size_t size);
@@ -124,6 +131,11 @@ namespace ix::detail
         void afterSessionStep(std::vector<SessionEvent>& events);
         void handleReadable();
         void handleWritable();
+        void onInput(const char* data, size_t size);
+        // TLS (tls_stream): the handshake and reads, driven by readiness events.
+        bool startTls();
+        void driveTlsHandshake();
+        void handleTlsReadable();
         void failHandshake(int httpStatus, const std::string& reason);
         void startDraining();
         void finish(); // close the fd, leave the loop, release the owner
@@ -134,6 +146,7 @@ namespace ix::detail
 
         // Under _mutex
         bool flushLocked();
+        ssize_t writeSomeLocked(const char* data, size_t size);
         void queueLocked(const std::string& bytes);
         void updateInterestLocked();
 
@@ -150,6 +163,8 @@ namespace ix::detail
         bool _writeFailed = false;
         bool _registered = false;
         std::unique_ptr<WsSession> _session;
+        std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
+        bool _tlsPending = false;        // TLS handshake not finished yet (loop thread)
         std::vector<SessionEvent> _events; // reused per step (loop thread)
 
         // Handshake

@@ -1,6 +1,7 @@
 #include "ixwebsocket/IXSocketServer.h"
 
 #include "event_loop.h"
+#include "tls_context.h"
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -107,6 +108,18 @@ namespace ix
         if (_addressFamily != AF_INET && _addressFamily != AF_INET6)
             return {false, "SocketServer::listen() AF_INET and AF_INET6 are currently the only supported address families"};
         if (_port < 0 || _port > 65535) return {false, "SocketServer::listen() error: invalid port" + where};
+        if (_socketTLSOptions.tls)
+        {
+            // Certificate problems surface here, not at the first client.
+            std::string error;
+            auto context = detail::TlsContext::create(detail::TlsContext::Role::Server, _socketTLSOptions, error);
+            if (!context) return {false, "SocketServer::listen() TLS error: " + error};
+            _tlsContext = std::move(context);
+        }
+        else
+        {
+            _tlsContext.reset();
+        }
         if (_listenFd >= 0) return {true, ""};
 
         // Host names are resolved too ("localhost"), not only numeric literals (defect 20).

@@ -73,7 +73,12 @@ namespace ix::detail
         o.extraHeaders = extraHeaders;
         o.subprotocols = subprotocols;
         if (!parseUrl(url, o.url, error)) return o;
-        if (o.url.tls) error = "TLS support is not enabled on this platform.";
+        if (o.url.tls) // wss:// and https:// (upstream: wss only, defect 33)
+        {
+            std::string tlsError;
+            o.tls = TlsContext::create(TlsContext::Role::Client, tlsOptions, tlsError);
+            if (!o.tls) error = "TLS setup failed for " + url + ": " + tlsError;
+        }
         return o;
     }
 

@@ -188,6 +188,7 @@ namespace ix
         options.closeTimeoutMs = kCloseTimeoutMs;
         options.pingIntervalSecs = _impl->pingIntervalSecs;
         options.serverHandshake.serverHeader = userAgent();
+        options.tls = _tlsContext;
         options.serverHandshake.subprotocols = _impl->subprotocols;
 
         {

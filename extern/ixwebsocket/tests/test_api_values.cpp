@@ -16,6 +16,7 @@
 #include <ixwebsocket/IXWebSocketPerMessageDeflateOptions.h>
 #include <ixwebsocket/IXWebSocketVersion.h>
 
+#include <openssl/opensslv.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -140,8 +141,8 @@ namespace
 
     void testUserAgent()
     {
-        std::string expected = std::string("ixwebsocket/") + IX_WEBSOCKET_VERSION + " linux nossl zlib " +
-                               zlibVersion();
+        std::string expected = std::string("ixwebsocket/") + IX_WEBSOCKET_VERSION + " linux ssl/OpenSSL " +
+                               OPENSSL_VERSION_TEXT + " zlib " + zlibVersion();
         CHECK_EQ(userAgent(), expected);
         CHECK(DO::startsWith(userAgent(), "ixwebsocket/11.4.6 "));
     }

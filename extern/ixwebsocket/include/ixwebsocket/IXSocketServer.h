@@ -14,6 +14,7 @@ namespace ix
     namespace detail
     {
         class EventLoop;
+        class TlsContext;
     }
 
     enum class LogLevel
@@ -84,6 +85,9 @@ namespace ix
         size_t _maxConnections;
         int _addressFamily;
         SocketTLSOptions _socketTLSOptions;
+        // Built by listen() when _socketTLSOptions.tls is set; shared by every
+        // accepted connection.
+        std::shared_ptr<detail::TlsContext> _tlsContext;
 
         // The loop that runs the listening socket and every connection of this
         // server: one thread, however many connections.
