@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run an echo server",
         description=(
             "Echo every message back to its sender with the same type (text or binary). "
-            "Prints 'listening on ws://HOST:PORT' once ready; stops on SIGINT/SIGTERM."
+            "Prints 'listening on ws://HOST:PORT' (wss:// with --tls) once ready; stops on SIGINT/SIGTERM."
         ),
     )
     echo.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -100,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-deflate", action="store_true", help="decline permessage-deflate offers from clients"
     )
     echo.add_argument("-v", "--verbose", action="store_true", help="print open/close events")
+    echo.add_argument("--tls", action="store_true", help="serve wss:// (needs --cert-file and --key-file)")
+    echo.add_argument("--cert-file", metavar="FILE", default=None, help="PEM certificate chain of the server")
+    echo.add_argument("--key-file", metavar="FILE", default=None, help="PEM private key of --cert-file")
+    echo.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        default=None,
+        help="PEM CA bundle: clients must present a certificate it signed (mutual TLS)",
+    )
 
     ab = sub.add_parser(
         "autobahn",
@@ -164,6 +173,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 max_connections=args.max_connections,
                 deflate=not args.no_deflate,
                 verbose=args.verbose,
+                tls=args.tls,
+                cert_file=args.cert_file,
+                key_file=args.key_file,
+                ca_file=args.ca_file,
             )
         if args.command == "autobahn":
             from ._cli_autobahn import run_autobahn

@@ -16,10 +16,10 @@ from typing import Any, Optional
 from ._cli_common import CliError
 
 
-def format_ws_url(host: str, port: int) -> str:
+def format_ws_url(host: str, port: int, tls: bool = False) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"ws://{host}:{port}"
+    return f"{'wss' if tls else 'ws'}://{host}:{port}"
 
 
 def run_echo_server(
@@ -29,6 +29,10 @@ def run_echo_server(
     max_connections: Optional[int] = None,
     deflate: bool = True,
     verbose: bool = False,
+    tls: bool = False,
+    cert_file: Optional[str] = None,
+    key_file: Optional[str] = None,
+    ca_file: Optional[str] = None,
 ) -> int:
     import ixws
 
@@ -57,6 +61,15 @@ def run_echo_server(
         options["maxConnections"] = max_connections
     if not deflate:
         options["disablePerMessageDeflate"] = True
+    if tls:
+        if not cert_file or not key_file:
+            raise CliError("--tls needs --cert-file and --key-file")
+        tls_options = {"certFile": cert_file, "keyFile": key_file}
+        if ca_file:
+            tls_options["caFile"] = ca_file  # clients must then present a certificate
+        options["tls"] = tls_options
+    elif cert_file or key_file or ca_file:
+        raise CliError("--cert-file, --key-file and --ca-file need --tls")
 
     try:
         server = ixws.Server(options)
@@ -71,13 +84,13 @@ def run_echo_server(
     try:
         result = server.start()
         if not result.get("success"):
-            raise CliError(f"cannot listen on {format_ws_url(host, port)}: {result.get('message', '')}")
+            raise CliError(f"cannot listen on {format_ws_url(host, port, tls)}: {result.get('message', '')}")
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, request_stop)
 
         bound_port = server.config["port"]
-        print(f"listening on {format_ws_url(host, bound_port)}", flush=True)
+        print(f"listening on {format_ws_url(host, bound_port, tls)}", flush=True)
 
         # Signal handlers run in this (main) thread between waits.
         while not stop_requested.wait(1.0):

@@ -342,8 +342,10 @@ namespace ix::detail
             std::lock_guard<std::mutex> lock(_mutex);
             hasPendingOutput = _out.size() > _outOffset && _fd >= 0 && !_writeFailed;
         }
-        if (_options.role == Role::Server && hasPendingOutput)
-            startDraining(); // let the HTTP error response reach the peer
+        // Let the HTTP error response (or OpenSSL's alert) reach the peer: closing
+        // with unread input would send a RST, which can destroy it in flight.
+        if (_options.role == Role::Server && (hasPendingOutput || _tlsPending))
+            startDraining();
         else
             finish();
         if (owner) owner->onConnectionFailed(result);
@@ -442,7 +444,7 @@ namespace ix::detail
         }
         if (_tlsPending)
         {
-            driveTlsHandshake();
+            handleTlsReadable();
             return;
         }
         if (events & EPOLLOUT) handleWritable();
@@ -555,7 +557,10 @@ namespace ix::detail
     {
         if (_tlsPending)
         {
-            driveTlsHandshake();
+            if (_phase == Phase::Handshake)
+                driveTlsHandshake();
+            else
+                discardInput(); // the handshake failed: drain until the peer's FIN
             return;
         }
         char* buf = readBuffer();
@@ -591,6 +596,15 @@ namespace ix::detail
             }
             if (r == TlsStream::Result::Ok) continue; // the buffer filled up: read on
             if (r == TlsStream::Result::WantRead || r == TlsStream::Result::WantWrite) return;
+            if (r == TlsStream::Result::Error && _phase == Phase::Handshake)
+            {
+                // E.g. TLS 1.3: the server refuses our certificate after our side
+                // of the handshake completed; say so rather than "no HTTP status".
+                failHandshake(0, _options.role == Role::Client
+                                     ? "TLS error from " + _options.url.hostHeader() + ": " + error
+                                     : "TLS error: " + error);
+                return;
+            }
             onTransportLost(r == TlsStream::Result::Closed ? "Abnormal closure" : error);
             return;
         }
@@ -605,6 +619,21 @@ namespace ix::detail
         {
             auto self = shared_from_this();
             _loop.post([self] { self->handleReadable(); });
+        }
+    }
+
+    void Connection::discardInput()
+    {
+        char* buf = readBuffer();
+        for (int round = 0; round < 8; ++round)
+        {
+            if (_fd < 0 || _phase == Phase::Done) return;
+            ssize_t n = ::recv(_fd, buf, kReadBufferSize, 0);
+            if (n > 0) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n < 0 && errno == EINTR) continue;
+            onTransportLost("Abnormal closure");
+            return;
         }
     }
 

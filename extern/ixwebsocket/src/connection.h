@@ -136,6 +136,7 @@ namespace ix::detail
         bool startTls();
         void driveTlsHandshake();
         void handleTlsReadable();
+        void discardInput();
         void failHandshake(int httpStatus, const std::string& reason);
         void startDraining();
         void finish(); // close the fd, leave the loop, release the owner
