@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
 
 namespace ix::detail
 {
@@ -108,6 +109,14 @@ namespace ix::detail
             key += *s;
         }
         key += o.disable_hostname_validation ? '1' : '0';
+        // A replaced file (new certificate, rotated CA bundle) changes the key.
+        for (const std::string* path : {&o.certFile, &o.keyFile, &o.caFile})
+        {
+            struct stat st;
+            if (path->empty() || path->find('\n') != std::string::npos || ::stat(path->c_str(), &st) != 0) continue;
+            key += '|' + std::to_string(st.st_ino) + '.' + std::to_string(st.st_size) + '.' +
+                   std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec);
+        }
         return key;
     }
 
