@@ -1,5 +1,7 @@
 #include "tls_context.h"
 
+#include <map>
+#include <mutex>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -118,6 +120,26 @@ namespace ix::detail
                    std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec);
         }
         return key;
+    }
+
+    std::shared_ptr<TlsContext> TlsContext::sharedClient(const SocketTLSOptions& options, std::string& error)
+    {
+        static std::mutex mutex;
+        static std::map<std::string, std::weak_ptr<TlsContext>> cache;
+        const std::string key = cacheKey(options);
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            auto it = cache.find(key);
+            if (it != cache.end())
+                if (auto context = it->second.lock()) return context;
+        }
+        auto context = create(Role::Client, options, error);
+        if (!context) return nullptr;
+        std::lock_guard<std::mutex> lock(mutex);
+        for (auto it = cache.begin(); it != cache.end();) // drop contexts nobody uses
+            it = it->second.expired() ? cache.erase(it) : std::next(it);
+        cache[key] = context;
+        return context;
     }
 
     std::shared_ptr<TlsContext> TlsContext::create(Role role, const SocketTLSOptions& options, std::string& error)

@@ -39,7 +39,12 @@ namespace ix::detail
         bool verifiesPeer() const { return _verifyPeer; }
         bool validatesHostname() const { return _validateHostname; }
 
-        // A stable key of the options that shape a client context (cache lookups).
+        // A client context shared by every client with the same options (and the
+        // same files on disk): one CA store in memory, not one per client.
+        static std::shared_ptr<TlsContext> sharedClient(const SocketTLSOptions& options, std::string& error);
+
+        // A stable key of the options that shape a client context, including the
+        // identity of the files they name (a replaced file changes the key).
         static std::string cacheKey(const SocketTLSOptions& options);
 
     private:

@@ -75,17 +75,11 @@ namespace ix::detail
         if (!parseUrl(url, o.url, error)) return o;
         if (o.url.tls) // wss:// and https:// (upstream: wss only, defect 33)
         {
-            // One context per configuration, rebuilt when the options or the
+            // Shared by clients with the same options; rebuilt when they or the
             // files they name change (reconnections skip reloading the CA store).
-            std::string key = TlsContext::cacheKey(tlsOptions);
-            if (!_tlsContext || key != _tlsContextKey)
-            {
-                std::string tlsError;
-                _tlsContext = TlsContext::create(TlsContext::Role::Client, tlsOptions, tlsError);
-                _tlsContextKey = _tlsContext ? key : std::string();
-                if (!_tlsContext) error = "TLS setup failed for " + url + ": " + tlsError;
-            }
-            o.tls = _tlsContext;
+            std::string tlsError;
+            o.tls = TlsContext::sharedClient(tlsOptions, tlsError);
+            if (!o.tls) error = "TLS setup failed for " + url + ": " + tlsError;
         }
         return o;
     }

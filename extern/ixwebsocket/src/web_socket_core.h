@@ -80,9 +80,6 @@ namespace ix::detail
 
         EventLoop& _loop;
         const bool _serverSide;
-        // Client TLS context for wss:// (under configMutex, built by buildOptions).
-        std::shared_ptr<TlsContext> _tlsContext;
-        std::string _tlsContextKey;
 
         std::shared_ptr<const OnMessageCallback> _callback; // atomic_load/store
         static std::shared_ptr<const OnTrafficTrackerCallback> s_tracker;
