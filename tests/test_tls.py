@@ -291,6 +291,18 @@ def test_silent_tcp_client_is_dropped_at_the_handshake_timeout(pki, tls_server):
         s.close()
 
 
+def test_max_connections_answers_503_inside_tls(pki, tls_server, connect):
+    server, _ = tls_server(pki.server, maxConnections=1)
+    url = f"wss://localhost:{port_of(server)}/"
+    first, rec, res = connect(url, {"caFile": pki.ca.cert_file})
+    assert res["success"], res
+    _, rec2, res2 = connect(url, {"caFile": pki.ca.cert_file})
+    assert not res2["success"]
+    assert res2["http_status"] == 503, res2
+    # the first connection is unaffected
+    assert_echo(first, rec)
+
+
 def test_plain_ws_client_against_tls_server(pki, tls_server, connect):
     server, srec = tls_server(pki.server)
     _, rec, res = connect(f"ws://127.0.0.1:{port_of(server)}/", handshakeTimeout=5)

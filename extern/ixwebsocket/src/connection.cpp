@@ -256,11 +256,13 @@ namespace ix::detail
         return conn;
     }
 
-    void Connection::rejectServer(EventLoop& loop, int fd, const std::string& response, int closeTimeoutMs)
+    void Connection::rejectServer(EventLoop& loop, int fd, const std::string& response, int closeTimeoutMs,
+                                  std::shared_ptr<TlsContext> tls)
     {
         ConnectionOptions options;
         options.role = Role::Server;
         options.closeTimeoutMs = closeTimeoutMs;
+        options.tls = std::move(tls);
         std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), nullptr));
         setSocketOptions(fd);
         conn->_fd = fd;
@@ -270,6 +272,20 @@ namespace ix::detail
         {
             std::lock_guard<std::mutex> lock(conn->_mutex);
             conn->queueLocked(response);
+        }
+        if (conn->_options.tls)
+        {
+            // The answer can only be read inside TLS: handshake first (bounded);
+            // driveTlsHandshake then drains (a server connection without _head).
+            if (!conn->startTls()) return;
+            std::weak_ptr<Connection> weak = conn;
+            conn->_handshakeTimer = loop.addTimer(std::chrono::milliseconds(closeTimeoutMs), [weak] {
+                auto self = weak.lock();
+                if (!self) return;
+                self->_handshakeTimer = 0;
+                if (self->_phase == Phase::Handshake) self->failHandshake(0, "TLS handshake timed out");
+            });
+            return;
         }
         conn->startDraining(); // the request, if any, is read and discarded
     }
@@ -548,7 +564,15 @@ namespace ix::detail
             return;
         }
         _tlsPending = false;
-        if (_options.role == Role::Client) sendClientRequest();
+        if (_options.role == Role::Client)
+        {
+            sendClientRequest();
+        }
+        else if (!_head)
+        {
+            startDraining(); // rejectServer(): its queued answer goes out now
+            return;
+        }
         // Application data may have arrived with the peer's last handshake flight.
         if (_phase == Phase::Handshake) handleTlsReadable();
     }

@@ -83,7 +83,10 @@ namespace ix::detail
 
         // Answers an accepted socket with an HTTP error (e.g. 503 over
         // maxConnections) and closes it gracefully. Loop thread.
-        static void rejectServer(EventLoop& loop, int fd, const std::string& response, int closeTimeoutMs);
+        // With `tls`, the answer goes out after a TLS handshake (bounded by
+        // closeTimeoutMs).
+        static void rejectServer(EventLoop& loop, int fd, const std::string& response, int closeTimeoutMs,
+                                 std::shared_ptr<TlsContext> tls = nullptr);
 
         ~Connection() override;
 

@@ -119,7 +119,7 @@ namespace ix
                          ". Answering 503.");
                 detail::Connection::rejectServer(
                     *_loop, fd, detail::httpErrorResponse(503, "Too many connections", userAgent(), "Retry-After: 1\r\n"),
-                    kCloseTimeoutMs);
+                    kCloseTimeoutMs, _tlsContext);
                 return;
             }
         }
