@@ -3,14 +3,17 @@
 Certificates are generated at test time (tests/_certs.py): a CA, a second CA the
 peers do not trust, server certificates with various names, an expired one, and
 client certificates for mutual TLS.
+
+Tests marked engine_extension check our error texts or behaviour that differs
+from upstream (defects 22 and 33, 503 inside TLS, configuration errors at
+listen()).
 """
 from __future__ import annotations
 
-import asyncio
+import logging
 import socket
 import ssl
 import sys
-import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -145,6 +148,7 @@ def test_in_memory_pem_ca(pki, tls_server, connect):
     assert_echo(client, rec)
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_untrusted_ca_rejected(pki, tls_server, connect):
     server, srec = tls_server(pki.server_other_ca)
     _, rec, res = connect(f"wss://localhost:{port_of(server)}/", {"caFile": pki.ca.cert_file})
@@ -152,6 +156,7 @@ def test_untrusted_ca_rejected(pki, tls_server, connect):
     assert srec.of("open") == []
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_system_store_is_the_default(pki, tls_server, connect):
     # Our test CA is not in the OS store: verification is on by default.
     server, _ = tls_server(pki.server)
@@ -159,6 +164,7 @@ def test_system_store_is_the_default(pki, tls_server, connect):
     assert_failed(res, rec, "unknown CA")
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_wrong_hostname_rejected(pki, tls_server, connect):
     server, _ = tls_server(pki.server_wrong_name)
     _, rec, res = connect(f"wss://localhost:{port_of(server)}/", {"caFile": pki.ca.cert_file})
@@ -173,6 +179,7 @@ def test_hostname_check_disabled(pki, tls_server, connect):
     assert_echo(client, rec)
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_hostname_check_disabled_still_verifies_the_chain(pki, tls_server, connect):
     server, _ = tls_server(pki.server_other_ca)
     _, rec, res = connect(f"wss://localhost:{port_of(server)}/",
@@ -180,6 +187,7 @@ def test_hostname_check_disabled_still_verifies_the_chain(pki, tls_server, conne
     assert_failed(res, rec, "unknown CA")
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_ip_address_san(pki, tls_server, connect):
     server, _ = tls_server(pki.server)
     client, rec, res = connect(f"wss://127.0.0.1:{port_of(server)}/", {"caFile": pki.ca.cert_file})
@@ -187,6 +195,7 @@ def test_ip_address_san(pki, tls_server, connect):
     assert_echo(client, rec)
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_ip_address_needs_an_ip_san(pki, tls_server, connect):
     # The certificate names "localhost" only: 127.0.0.1 must not match it.
     server, _ = tls_server(pki.server_dns_only)
@@ -201,6 +210,7 @@ def test_ca_none_disables_verification(pki, tls_server, connect):
     assert_echo(client, rec)
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_expired_certificate_rejected(pki, tls_server, connect):
     server, _ = tls_server(pki.server_expired)
     _, rec, res = connect(f"wss://localhost:{port_of(server)}/", {"caFile": pki.ca.cert_file})
@@ -219,6 +229,7 @@ def test_mutual_tls_accepted(pki, tls_server, connect):
     assert_echo(client, rec)
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_mutual_tls_refuses_a_client_without_certificate(pki, tls_server, connect):
     server, srec = tls_server(pki.server, tls_extra={"caFile": pki.ca.cert_file})
     _, rec, res = connect(f"wss://localhost:{port_of(server)}/", {"caFile": pki.ca.cert_file})
@@ -232,6 +243,7 @@ def test_mutual_tls_refuses_a_client_without_certificate(pki, tls_server, connec
     assert res2["success"], res2
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_mutual_tls_refuses_a_certificate_from_another_ca(pki, tls_server, connect):
     server, srec = tls_server(pki.server, tls_extra={"caFile": pki.ca.cert_file})
     _, rec, res = connect(
@@ -253,6 +265,7 @@ def test_python_server_does_not_demand_client_certificates_by_default(pki, tls_s
 # -------------------------------------------------- reactor: no stalled accept
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_silent_tcp_clients_do_not_delay_others(pki, tls_server, connect):
     """Defect 22: upstream runs TLS accept on its single accept thread."""
     server, srec = tls_server(pki.server, handshakeTimeout=30)
@@ -280,8 +293,9 @@ def test_silent_tcp_clients_do_not_delay_others(pki, tls_server, connect):
             s.close()
 
 
-def test_silent_tcp_client_is_dropped_at_the_handshake_timeout(pki, tls_server):
-    logs: List[str] = []
+@pytest.mark.engine_extension  # our error texts / defect fixes
+def test_silent_tcp_client_is_dropped_at_the_handshake_timeout(pki, tls_server, caplog):
+    caplog.set_level(logging.INFO, logger="ixws")
     server, _ = tls_server(pki.server, handshakeTimeout=1)
     s = socket.create_connection((HOST, port_of(server)), timeout=20)
     try:
@@ -289,8 +303,21 @@ def test_silent_tcp_client_is_dropped_at_the_handshake_timeout(pki, tls_server):
         assert s.recv(1) == b""  # EOF: the server gave up on the TLS handshake
     finally:
         s.close()
+    assert wait_until(lambda: any("TLS handshake timed out" in r.getMessage() for r in caplog.records), 10), \
+        [r.getMessage() for r in caplog.records]
 
 
+@pytest.mark.engine_extension  # our log text
+def test_server_logs_failed_tls_handshakes(pki, tls_server, connect, caplog):
+    caplog.set_level(logging.INFO, logger="ixws")
+    server, _ = tls_server(pki.server, tls_extra={"caFile": pki.ca.cert_file})
+    _, _, res = connect(f"wss://localhost:{port_of(server)}/", {"caFile": pki.ca.cert_file})
+    assert not res["success"]
+    assert wait_until(lambda: any("TLS handshake failed" in r.getMessage() and "certificate" in r.getMessage()
+                                  for r in caplog.records), 10), [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_max_connections_answers_503_inside_tls(pki, tls_server, connect):
     server, _ = tls_server(pki.server, maxConnections=1)
     url = f"wss://localhost:{port_of(server)}/"
@@ -303,6 +330,7 @@ def test_max_connections_answers_503_inside_tls(pki, tls_server, connect):
     assert_echo(first, rec)
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_plain_ws_client_against_tls_server(pki, tls_server, connect):
     server, srec = tls_server(pki.server)
     _, rec, res = connect(f"ws://127.0.0.1:{port_of(server)}/", handshakeTimeout=5)
@@ -311,18 +339,20 @@ def test_plain_ws_client_against_tls_server(pki, tls_server, connect):
     assert res2["success"], res2
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_wss_client_against_plain_server(connect):
     rec = Recorder()
     server = ixws.Server(host=HOST, port=0, method=rec)
     try:
         assert server.start()["success"]
         _, crec, res = connect(f"wss://127.0.0.1:{port_of(server)}/", {"caFile": "NONE"}, handshakeTimeout=5)
-        text = assert_failed(res, crec, "TLS handshake")
+        assert_failed(res, crec, "TLS handshake")
         assert rec.of("open") == []
     finally:
         server.close()
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_client_tls_handshake_timeout(connect):
     # A TCP server that accepts and never answers the ClientHello.
     listener = socket.socket()
@@ -364,6 +394,7 @@ def test_tls_option_accepts_snake_case_and_keeps_config(pki):
         client.close()
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_bad_ciphers_fail_at_start(pki):
     server = ixws.Server(host=HOST, port=0, tls={"certFile": pki.server.cert_file, "keyFile": pki.server.key_file,
                                                  "ciphers": "NO-SUCH-CIPHER"})
@@ -375,6 +406,7 @@ def test_bad_ciphers_fail_at_start(pki):
         server.close()
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_key_not_matching_certificate_fails_at_start(pki):
     server = ixws.Server(host=HOST, port=0, tls={"certFile": pki.server.cert_file, "keyFile": pki.client.key_file})
     try:
@@ -492,6 +524,7 @@ def test_our_client_against_websockets_wss_server(pki, connect):
         peer.stop()
 
 
+@pytest.mark.engine_extension  # our error texts / defect fixes
 def test_our_client_rejects_websockets_server_with_untrusted_cert(pki, connect):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(pki.server_other_ca.cert_file, pki.server_other_ca.key_file)
