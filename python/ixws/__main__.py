@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up on a case that is not closed after this long (default: 120)",
     )
     ab.add_argument("--deflate", action="store_true", help="offer permessage-deflate (for cases 12.* and 13.*)")
+    ab.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        default=None,
+        help="wss://: PEM CA bundle that signed the server's certificate (default: the system store)",
+    )
     ab.add_argument("-q", "--quiet", action="store_true", help="do not print one line per case")
     return parser
 
@@ -189,6 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 deflate=args.deflate,
                 quiet=args.quiet,
                 case_info=args.case_info,
+                ca_file=args.ca_file,
             )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

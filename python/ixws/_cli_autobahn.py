@@ -37,12 +37,18 @@ CONNECT_TIMEOUT = 10  # seconds, per connection attempt
 FETCH_TIMEOUT = 10.0  # seconds, for getCaseCount / getCaseInfo answers
 
 
+# TLS options of every wss:// connection of this run (set once by run_autobahn).
+_tls_options: Optional[Dict[str, Any]] = None
+
+
 def _client_options(url: str, method, deflate: bool) -> Dict[str, Any]:
     options: Dict[str, Any] = {
         "url": url,
         "method": method,
         "enableAutomaticReconnection": False,
     }
+    if _tls_options is not None and url.startswith("wss://"):
+        options["tls"] = dict(_tls_options)
     if deflate:
         options["perMessageDeflate"] = {
             "enabled": True,
@@ -201,7 +207,10 @@ def run_autobahn(
     deflate: bool = False,
     quiet: bool = False,
     case_info: str = "auto",
+    ca_file: Optional[str] = None,
 ) -> int:
+    global _tls_options
+    _tls_options = {"caFile": ca_file} if ca_file else None
     out = Printer(enabled=not quiet)
     base = url.rstrip("/")
     if not (base.startswith("ws://") or base.startswith("wss://")):
