@@ -310,8 +310,11 @@ namespace ix::detail
         {
             std::lock_guard<std::mutex> lock(_mutex);
             queueLocked(hs.response);
-            flushLocked();
-            updateInterestLocked();
+            if (!hs.accepted)
+            {
+                flushLocked();
+                updateInterestLocked();
+            }
         }
         if (!hs.accepted)
         {
@@ -320,7 +323,12 @@ namespace ix::detail
         }
         WebSocketInitResult result(true, 200, "", _head->head().headers, _head->head().target);
         result.protocol = hs.protocol;
+        // The 101 goes out once the session is open: a client that has seen it
+        // finds this connection Open (getClients()) and may send at once.
         openSession(result, data + consumed, size - consumed);
+        std::lock_guard<std::mutex> lock(_mutex);
+        flushLocked();
+        updateInterestLocked();
     }
 
     // ------------------------------------------------------------------ both

@@ -67,8 +67,8 @@ namespace
 
     struct EchoServer
     {
+        Inbox inbox; // declared first: it outlives the server, whose stop() still delivers events
         ix::WebSocketServer server;
-        Inbox inbox;
 
         explicit EchoServer(size_t maxConnections = 128) : server(0, "127.0.0.1", 512, maxConnections, 1)
         {
@@ -100,8 +100,8 @@ namespace
     {
         EchoServer echo;
         CHECK(echo.server.getPort() > 0);
+        Inbox inbox; // outlives the client
         ix::WebSocket client;
-        Inbox inbox;
         client.setUrl(echo.url("/chat?room=1"));
         client.disableAutomaticReconnection();
         client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
@@ -153,8 +153,8 @@ namespace
     void testServerInitiatedClose()
     {
         EchoServer echo;
+        Inbox inbox; // outlives the client
         ix::WebSocket client;
-        Inbox inbox;
         client.setUrl(echo.url());
         client.disableAutomaticReconnection();
         client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
@@ -173,8 +173,8 @@ namespace
     void testStartReconnectsAndStopFromCallback()
     {
         EchoServer echo;
+        Inbox inbox; // outlives the client
         ix::WebSocket client;
-        Inbox inbox;
         client.setUrl(echo.url());
         client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) {
             inbox.push(msg);
@@ -203,8 +203,8 @@ namespace
         int port = ntohs(addr.sin_port);
         ::close(fd);
 
+        Inbox inbox; // outlives the client
         ix::WebSocket client;
-        Inbox inbox;
         client.setUrl("ws://127.0.0.1:" + std::to_string(port) + "/");
         client.setMaxWaitBetweenReconnectionRetries(200);
         client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
@@ -231,8 +231,8 @@ namespace
     void testStopFromServerCallback()
     {
         EchoServer echo;
+        Inbox inbox; // outlives the client
         ix::WebSocket client;
-        Inbox inbox;
         client.setUrl(echo.url());
         client.disableAutomaticReconnection();
         client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
@@ -265,8 +265,8 @@ namespace
     {
         EchoServer echo(512);
         constexpr int kClients = 200;
+        Inbox inbox; // outlives the clients (their destructors may still deliver)
         std::vector<std::unique_ptr<ix::WebSocket>> clients;
-        Inbox inbox;
         for (int i = 0; i < kClients; ++i)
         {
             clients.emplace_back(new ix::WebSocket());
