@@ -560,6 +560,7 @@ namespace ix::detail
             std::lock_guard<std::mutex> lock(_mutex);
             if (!_tls || _phase != Phase::Handshake) return;
             r = _tls->handshake(error);
+            if (r == TlsStream::Result::Ok) _tlsPending = false; // output may flow now
             updateInterestLocked();
         }
         if (r == TlsStream::Result::WantRead || r == TlsStream::Result::WantWrite) return;
@@ -571,7 +572,6 @@ namespace ix::detail
                 failHandshake(0, "TLS handshake failed: " + error);
             return;
         }
-        _tlsPending = false;
         if (_options.role == Role::Client)
         {
             sendClientRequest();

@@ -168,7 +168,7 @@ namespace ix::detail
         bool _registered = false;
         std::unique_ptr<WsSession> _session;
         std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
-        bool _tlsPending = false;        // TLS handshake not finished yet (loop thread)
+        bool _tlsPending = false;        // TLS handshake not finished yet (set under _mutex)
         std::vector<SessionEvent> _events; // reused per step (loop thread)
 
         // Handshake
