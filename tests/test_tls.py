@@ -91,7 +91,8 @@ def connect():
         opts.update(options)
         client = ixws.Client(opts)
         made.append(client)
-        return client, rec, client.start(timeout=10)
+        # start(timeout) is the attempt's budget: handshakeTimeout, if given, else 10 s
+        return client, rec, client.start(timeout=options.get("handshakeTimeout", 10))
 
     yield factory
     for client in made:
@@ -342,7 +343,9 @@ def test_plain_ws_client_against_tls_server(pki, tls_server, connect):
 @pytest.mark.engine_extension  # our error texts / defect fixes
 def test_wss_client_against_plain_server(connect):
     rec = Recorder()
-    server = ixws.Server(host=HOST, port=0, method=rec)
+    # A ClientHello has no blank line: the plain server waits for one until its
+    # handshake timeout, then answers 408 in plaintext.
+    server = ixws.Server(host=HOST, port=0, method=rec, handshakeTimeout=1)
     try:
         assert server.start()["success"]
         _, crec, res = connect(f"wss://127.0.0.1:{port_of(server)}/", {"caFile": "NONE"}, handshakeTimeout=5)
