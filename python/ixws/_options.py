@@ -24,6 +24,7 @@ __all__ = [
     "resolve_method",
     "server_options",
     "client_options",
+    "engine_tls",
 ]
 
 _MISSING = object()
@@ -212,8 +213,8 @@ def _check_tls(key: str, value: Any) -> Dict[str, Any]:
 def engine_tls(tls: Optional[Mapping[str, Any]], *, server: bool) -> Optional[Dict[str, Any]]:
     """The validated tls dict as the binding takes it (ix::SocketTLSOptions fields).
 
-    Server: TLS is on unless "tls": False is given, certFile/keyFile are
-    required, and caFile defaults to "NONE": a client certificate is demanded
+    Server: TLS is on unless "tls": False is given (server_options then requires
+    certFile/keyFile), and caFile defaults to "NONE": a client certificate is demanded
     only when a caFile is given (upstream's "SYSTEM" default would demand one
     from every client).
     """
