@@ -8,7 +8,9 @@ server has received the last one. Each case runs R times and the best run is
 kept. The certificate is a throwaway self-signed one made at start (with the
 `cryptography` package, or the `openssl` command when it is missing).
 
-Prints one line per (size, scheme) and the wss/ws ratio per size.
+Prints one line per (size, scheme) -- best wall-clock rate and best CPU time per
+message of this process (client, server and the Python callback together; less
+sensitive to a busy machine than wall time) -- and the wss/ws ratios per size.
 """
 from __future__ import annotations
 
@@ -59,8 +61,9 @@ def make_cert(directory: str) -> Tuple[str, str]:
     return cert, key
 
 
-def run_case(tls: bool, cert: str, key: str, size: int, count: int) -> float:
-    """Seconds from the first send to the server's receipt of the last message."""
+def run_case(tls: bool, cert: str, key: str, size: int, count: int) -> Tuple[float, float]:
+    """(wall, cpu) seconds from the first send to the server's receipt of the last
+    message; cpu is this process's (client + server + Python callbacks)."""
     received = 0
     done = threading.Event()
 
@@ -90,12 +93,12 @@ def run_case(tls: bool, cert: str, key: str, size: int, count: int) -> float:
         if not res["success"]:
             raise SystemExit(f"client did not connect: {res['errorStr']}")
         payload = os.urandom(size)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(count):
             client.send(payload)
         if not done.wait(timeout=300):
             raise SystemExit(f"only {received}/{count} messages arrived")
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
     finally:
         if client is not None:
             client.close()
@@ -113,16 +116,20 @@ def main() -> int:
     try:
         cert, key = make_cert(directory)
         print(f"ixws {ixws.engine_info()}")
-        print(f"{'size':>8} {'scheme':>6} {'messages':>9} {'msg/s':>12} {'MB/s':>9}")
+        print(f"{'size':>8} {'scheme':>6} {'messages':>9} {'msg/s':>12} {'MB/s':>9} {'cpu us/msg':>11}")
         for size, count in ((256, args.small), (64 * 1024, args.large)):
-            rates = {}
+            rates, cpus = {}, {}
             for tls in (False, True):
-                best = min(run_case(tls, cert, key, size, count) for _ in range(args.repeat))
+                runs = [run_case(tls, cert, key, size, count) for _ in range(args.repeat)]
+                best = min(wall for wall, _ in runs)
+                cpu = min(c for _, c in runs)
                 scheme = "wss" if tls else "ws"
                 rates[scheme] = count / best
-                print(f"{size:>8} {scheme:>6} {count:>9} {count / best:>12,.0f} {count * size / best / 1e6:>9.1f}",
-                      flush=True)
-            print(f"{size:>8} wss/ws throughput ratio: {rates['wss'] / rates['ws']:.2f}", flush=True)
+                cpus[scheme] = cpu
+                print(f"{size:>8} {scheme:>6} {count:>9} {count / best:>12,.0f} {count * size / best / 1e6:>9.1f} "
+                      f"{cpu / count * 1e6:>11.2f}", flush=True)
+            print(f"{size:>8} wss/ws: throughput ratio {rates['wss'] / rates['ws']:.2f}, "
+                  f"cpu ratio {cpus['wss'] / cpus['ws']:.2f}", flush=True)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return 0

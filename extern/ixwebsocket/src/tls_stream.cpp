@@ -213,7 +213,7 @@ namespace ix::detail
         ERR_clear_error();
     }
 
-    bool TlsStream::hasBufferedInput() const { return SSL_pending(_ssl) > 0; }
+    bool TlsStream::hasBufferedInput() const { return SSL_has_pending(_ssl) == 1; }
 
     std::string TlsStream::description() const
     {

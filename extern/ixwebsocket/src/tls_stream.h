@@ -51,7 +51,8 @@ namespace ix::detail
         {
             return (outputPending && !_writeWantsRead) || _readWantsWrite || _handshakeWantsWrite;
         }
-        // Decrypted bytes already inside OpenSSL (epoll cannot see them).
+        // Bytes already inside OpenSSL, decrypted or read ahead (epoll cannot
+        // see them).
         bool hasBufferedInput() const;
 
         // "TLSv1.3 TLS_AES_256_GCM_SHA384" once the handshake is done.
