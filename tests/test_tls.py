@@ -196,6 +196,37 @@ def test_ip_address_san(pki, tls_server, connect):
     assert_echo(client, rec)
 
 
+def _has_ipv6() -> bool:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.engine_extension  # our error texts
+@pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback")
+def test_ipv6_address_san(pki, connect):
+    cert = pki.ca.issue("v6", dns=("localhost",), ips=("::1",))
+    rec = Recorder()
+    server = ixws.Server(host="::1", port=0, method=rec, tls={"certFile": cert.cert_file, "keyFile": cert.key_file})
+    try:
+        assert server.start()["success"]
+        _, _, res = connect(f"wss://[::1]:{port_of(server)}/", {"caFile": pki.ca.cert_file})
+        assert res["success"], res
+    finally:
+        server.close()
+    # a certificate for 127.0.0.1 does not match ::1
+    server = ixws.Server(host="::1", port=0, method=rec,
+                         tls={"certFile": pki.server.cert_file, "keyFile": pki.server.key_file})
+    try:
+        assert server.start()["success"]
+        _, crec, res = connect(f"wss://[::1]:{port_of(server)}/", {"caFile": pki.ca.cert_file})
+        assert_failed(res, crec, "hostname mismatch")
+    finally:
+        server.close()
+
+
 @pytest.mark.engine_extension  # our error texts / defect fixes
 def test_ip_address_needs_an_ip_san(pki, tls_server, connect):
     # The certificate names "localhost" only: 127.0.0.1 must not match it.
