@@ -180,14 +180,22 @@ namespace ixws
                 _ws->close(static_cast<uint16_t>(code), reason);
             }
 
-            py::dict send(const py::object& data)
+            py::dict send(const py::object& data, bool compress)
             {
+#ifndef IXWS_ENGINE_EXTENSIONS
+                if (!compress)
+                    throw py::value_error("send(compress=False) needs the bundled engine (extension not available)");
+#endif
                 SendPayload payload(data);
                 ix::WebSocketSendInfo info;
                 {
                     py::gil_scoped_release nogil;
                     ix::IXWebSocketSendData view(payload.data(), payload.size());
+#ifdef IXWS_ENGINE_EXTENSIONS
+                    info = _ws->sendMessage(view, payload.binary(), compress);
+#else
                     info = payload.binary() ? _ws->sendBinary(view) : _ws->sendUtf8Text(view);
+#endif
                 }
                 return sendInfoToDict(info);
             }
@@ -265,7 +273,7 @@ namespace ixws
             .def("start", &ClientCore::start, py::arg("timeout") = 60)
             .def("stop", &ClientCore::stop, py::arg("code") = 1000, py::arg("reason") = "Normal closure")
             .def("close", &ClientCore::close, py::arg("code") = 1000, py::arg("reason") = "Normal closure")
-            .def("send", &ClientCore::send, py::arg("data"))
+            .def("send", &ClientCore::send, py::arg("data"), py::arg("compress") = true)
             .def("ping", &ClientCore::ping, py::arg("data") = py::bytes())
             .def("ready_state", &ClientCore::readyState)
             .def("buffered_amount", &ClientCore::bufferedAmount);

@@ -194,7 +194,8 @@ namespace ixws
                        bool disablePerMessageDeflate,
                        size_t maxMessageSize,
                        py::object tls,
-                       std::vector<std::string> subprotocols)
+                       std::vector<std::string> subprotocols,
+                       const py::object& perMessageDeflate)
                 : _registry(std::make_shared<ConnectionRegistry>(ref))
                 , _port(port)
                 , _host(std::move(host))
@@ -213,6 +214,28 @@ namespace ixws
                 if (!_subprotocols.empty())
                     throw py::value_error("subprotocols needs the bundled engine (upstream servers never answer one)");
 #endif
+                if (!perMessageDeflate.is_none())
+                {
+                    // (enabled, clientNoContextTakeover, serverNoContextTakeover,
+                    //  clientMaxWindowBits, serverMaxWindowBits): the server's policy.
+                    auto t = perMessageDeflate.cast<py::tuple>();
+                    if (t.size() != 5) throw py::value_error("perMessageDeflate must be a 5-tuple");
+                    const bool enabled = t[0].cast<bool>();
+                    const bool clientNct = t[1].cast<bool>(), serverNct = t[2].cast<bool>();
+                    const int clientBits = t[3].cast<int>(), serverBits = t[4].cast<int>();
+#ifdef IXWS_ENGINE_EXTENSIONS
+                    _deflate = ix::WebSocketPerMessageDeflateOptions(enabled, clientNct, serverNct,
+                                                                     static_cast<uint8_t>(clientBits),
+                                                                     static_cast<uint8_t>(serverBits));
+                    _hasDeflate = true;
+#else
+                    // Upstream servers can only accept or decline.
+                    if (clientNct || serverNct || clientBits != 15 || serverBits != 15)
+                        throw py::value_error("server perMessageDeflate settings need the bundled engine "
+                                              "(upstream servers can only accept or decline deflate)");
+#endif
+                    if (!enabled) _disableDeflate = true;
+                }
                 if (!tls.is_none())
                 {
                     _hasTls = true;
@@ -261,6 +284,9 @@ namespace ixws
                     server->enablePong();
                 else
                     server->disablePong();
+#ifdef IXWS_ENGINE_EXTENSIONS
+                if (_hasDeflate) server->setPerMessageDeflateOptions(_deflate);
+#endif
                 if (_disableDeflate) server->disablePerMessageDeflate();
 #ifdef IXWS_ENGINE_EXTENSIONS
                 if (_maxMessageSize != 0) server->setMaxMessageSize(_maxMessageSize);
@@ -387,8 +413,12 @@ namespace ixws
                 return out;
             }
 
-            py::list send(const py::object& data, const py::object& clients)
+            py::list send(const py::object& data, const py::object& clients, bool compress)
             {
+#ifndef IXWS_ENGINE_EXTENSIONS
+                if (!compress)
+                    throw py::value_error("send(compress=False) needs the bundled engine (extension not available)");
+#endif
                 SendPayload payload(data);
                 Targets tg = targets(clients);
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
@@ -399,7 +429,11 @@ namespace ixws
                     {
                         auto& ws = tg[i].second;
                         if (!ws) continue;
+#ifdef IXWS_ENGINE_EXTENSIONS
+                        results[i] = ws->sendMessage(view, payload.binary(), compress);
+#else
                         results[i] = payload.binary() ? ws->sendBinary(view) : ws->sendUtf8Text(view);
+#endif
                         // Drop our reference here, without the GIL: if it was the
                         // last one, the WebSocket destructor may block.
                         ws.reset();
@@ -472,6 +506,10 @@ namespace ixws
             int _pingInterval;
             bool _enablePong;
             bool _disableDeflate;
+#ifdef IXWS_ENGINE_EXTENSIONS
+            bool _hasDeflate = false;
+            ix::WebSocketPerMessageDeflateOptions _deflate;
+#endif
             size_t _maxMessageSize;
             std::vector<std::string> _subprotocols;
             bool _hasTls = false;
@@ -484,20 +522,21 @@ namespace ixws
     {
         py::class_<ServerCore>(m, "ServerCore")
             .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object,
-                          std::vector<std::string>>(),
+                          std::vector<std::string>, const py::object&>(),
                  py::arg("ref"), py::arg("port") = 8080, py::arg("host") = "127.0.0.1",
                  py::arg("backlog") = 5, py::arg("max_connections") = 128,
                  py::arg("handshake_timeout") = 3, py::arg("ping_interval") = -1,
                  py::arg("enable_pong") = true, py::arg("disable_per_message_deflate") = false,
                  py::arg("max_message_size") = 0, py::arg("tls") = py::none(),
-                 py::arg("subprotocols") = std::vector<std::string>())
+                 py::arg("subprotocols") = std::vector<std::string>(), py::arg("per_message_deflate") = py::none())
             .def_property_readonly("ref", &ServerCore::ref)
             .def_property_readonly("port", &ServerCore::port)
             .def_property_readonly("running", &ServerCore::running)
             .def("start", &ServerCore::start)
             .def("stop", &ServerCore::stop)
             .def("clients", &ServerCore::clients)
-            .def("send", &ServerCore::send, py::arg("data"), py::arg("clients") = py::none())
+            .def("send", &ServerCore::send, py::arg("data"), py::arg("clients") = py::none(),
+                 py::arg("compress") = true)
             .def("ping", &ServerCore::ping, py::arg("data"), py::arg("clients") = py::none())
             .def("close_client", &ServerCore::closeClient, py::arg("client"), py::arg("code") = 1000,
                  py::arg("reason") = "Normal closure");

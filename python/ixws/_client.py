@@ -150,14 +150,18 @@ class Client(_dispatch.Endpoint):
 
     # ------------------------------------------------------------- messaging
 
-    def send(self, data: Data) -> Dict[str, Any]:
+    def send(self, data: Data, *, compress: bool = True) -> Dict[str, Any]:
         """Sends text (str) or binary (bytes-like) data.
 
         Returns {"success", "compressionError", "payloadSize", "wireSize"};
+        wireSize is the compressed size when permessage-deflate is in use.
         success is False when the connection is not open. A str that is not
-        valid UTF-8 (lone surrogates) raises ValueError.
+        valid UTF-8 (lone surrogates) raises ValueError. ``compress=False``
+        sends this message uncompressed (RSV1 clear).
         """
-        return self._live_core().send(data)
+        if not isinstance(compress, bool):
+            raise TypeError("compress must be a bool")
+        return self._live_core().send(data, compress)
 
     def ping(self, data: Data = b"") -> Dict[str, Any]:
         """Sends a ping (payload up to 125 bytes)."""

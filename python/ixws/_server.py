@@ -36,9 +36,21 @@ class Server(_dispatch.Endpoint):
         super().__init__(ref, ref, method, config["window"], config["process"])
         self._config: Dict[str, Any] = {"ref": ref, **config}
 
+        # perMessageDeflate on a server is its policy: whether offers are accepted,
+        # the largest windows (its own, and the one asked of clients) and whether
+        # no_context_takeover is used/asked (see extern/ixwebsocket/README.md).
         deflate = config.get("perMessageDeflate")
         disable_deflate = bool(config.get("disablePerMessageDeflate", False)) or (
             deflate is not None and not deflate["enabled"])
+        core_deflate = None
+        if deflate is not None:
+            core_deflate = (
+                deflate["enabled"],
+                deflate["clientNoContextTakeover"],
+                deflate["serverNoContextTakeover"],
+                deflate["clientMaxWindowBits"],
+                deflate["serverMaxWindowBits"],
+            )
         core_tls = _options.engine_tls(config.get("tls"), server=True)
         self._core = _ixws.ServerCore(
             ref=ref,
@@ -53,6 +65,7 @@ class Server(_dispatch.Endpoint):
             max_message_size=config.get("maxMessageSize", 0),
             tls=core_tls,
             subprotocols=list(config.get("subprotocols", [])),
+            per_message_deflate=core_deflate,
         )
         self._lock = threading.Lock()
         self._closed = False
@@ -129,16 +142,21 @@ class Server(_dispatch.Endpoint):
             return []
         return self._core.clients()
 
-    def send(self, data: Data, clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
+    def send(self, data: Data, clients: Optional[Iterable[int]] = None, *,
+             compress: bool = True) -> List[Dict[str, Any]]:
         """Sends a text (str) or binary (bytes-like) message to all or some clients.
 
         Returns one dict per target: {"client", "success", "compressionError",
-        "payloadSize", "wireSize"}. A closed or unknown id gives success False.
+        "payloadSize", "wireSize"}; wireSize is the compressed size on a
+        connection with permessage-deflate. A closed or unknown id gives success
+        False. ``compress=False`` sends this message uncompressed (RSV1 clear).
         """
         core = self._live_core()
         if clients is not None:
             clients = list(clients)
-        return core.send(data, clients)
+        if not isinstance(compress, bool):
+            raise TypeError("compress must be a bool")
+        return core.send(data, clients, compress)
 
     def ping(self, data: Data = b"", clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
         """Sends a ping (payload up to 125 bytes) to all or some clients."""

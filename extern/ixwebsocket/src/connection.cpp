@@ -197,7 +197,8 @@ namespace ix::detail
         _clientKey = generateClientKey();
         _head.reset(new HttpHeadParser(HttpHeadParser::Kind::Response, _options.maxHeadSize));
         std::string request =
-            buildClientRequest(_options.url, _clientKey, _options.extraHeaders, _options.subprotocols, "");
+            buildClientRequest(_options.url, _clientKey, _options.extraHeaders, _options.subprotocols,
+                               _options.extensionsOffer);
         std::lock_guard<std::mutex> lock(_mutex);
         queueLocked(request);
         flushLocked();
@@ -214,8 +215,8 @@ namespace ix::detail
             failHandshake(0, "Error parsing HTTP headers from " + _options.urlText + ": " + _head->error());
             return;
         }
-        WebSocketInitResult result =
-            checkServerResponse(_head->head(), _options.urlText, _options.url, _clientKey, _options.subprotocols);
+        WebSocketInitResult result = checkServerResponse(_head->head(), _options.urlText, _options.url, _clientKey,
+                                                         _options.subprotocols, _options.extensionsOffer, &_deflate);
         if (!result.success)
         {
             failHandshake(result.http_status, result.errorStr);
@@ -323,6 +324,7 @@ namespace ix::detail
         }
         WebSocketInitResult result(true, 200, "", _head->head().headers, _head->head().target);
         result.protocol = hs.protocol;
+        _deflate = hs.deflate;
         // The 101 goes out once the session is open: a client that has seen it
         // finds this connection Open (getClients()) and may send at once.
         openSession(result, data + consumed, size - consumed);
@@ -346,6 +348,8 @@ namespace ix::detail
             // Failures wait until the events before them were handled, so that
             // replies to earlier messages precede our Close (Autobahn 3.x, 4.x, 5.15).
             cfg.deferFailure = true;
+            cfg.deflateNegotiated = _deflate.enabled;
+            cfg.deflate = _deflate;
             _session.reset(new WsSession(cfg));
             _phase = Phase::Open;
         }
@@ -812,13 +816,27 @@ namespace ix::detail
 
     // ------------------------------------------------------------------ any thread
 
-    WebSocketSendInfo Connection::sendMessage(bool binary, const char* data, size_t size)
+    WebSocketSendInfo Connection::sendMessage(bool binary, const char* data, size_t size, bool compress)
     {
+        std::lock_guard<std::mutex> sendLock(_sendMutex);
+        WsSession* session;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            if (_fd < 0 || !_session || _writeFailed || _session->state() != WsSession::State::Open)
+                return WebSocketSendInfo(false);
+            session = _session.get(); // set once, lives as long as this connection
+        }
+        // Deflate outside _mutex: a large message must not stall the loop thread.
+        std::string compressed;
+        const bool deflate = session->wantsCompression(compress);
+        if (deflate && !session->compressMessage(data, size, compressed)) return WebSocketSendInfo(false, true);
+        const char* payload = deflate ? compressed.data() : data;
+        const size_t wireSize = deflate ? compressed.size() : size;
         bool failed;
         {
             std::lock_guard<std::mutex> lock(_mutex);
-            if (_fd < 0 || !_session || _writeFailed) return WebSocketSendInfo(false);
-            if (!_session->sendMessage(binary, data, size, _out)) return WebSocketSendInfo(false);
+            if (_fd < 0 || _writeFailed) return WebSocketSendInfo(false);
+            if (!session->sendPrepared(binary, payload, wireSize, deflate, _out)) return WebSocketSendInfo(false);
             flushLocked();
             updateInterestLocked();
             failed = _writeFailed;
@@ -828,7 +846,7 @@ namespace ix::detail
             auto self = shared_from_this();
             _loop.post([self] { self->onTransportLost("write error"); });
         }
-        return WebSocketSendInfo(true, false, size, size);
+        return WebSocketSendInfo(true, false, size, wireSize);
     }
 
     WebSocketSendInfo Connection::sendControl(uint8_t opcode, const char* data, size_t size)

@@ -60,8 +60,9 @@ namespace ix::detail
         Url url;
         WebSocketHttpHeaders extraHeaders;
         std::vector<std::string> subprotocols;
+        std::string extensionsOffer; // Sec-WebSocket-Extensions offer ("" = none)
 
-        // Server
+        // Server (serverHandshake.deflate: the permessage-deflate policy)
         ServerHandshakeOptions serverHandshake;
     };
 
@@ -90,7 +91,8 @@ namespace ix::detail
 
         ~Connection() override;
 
-        WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size);
+        // compress: deflate the message when permessage-deflate was negotiated.
+        WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size, bool compress = true);
         WebSocketSendInfo sendControl(uint8_t opcode, const char* data, size_t size);
         // Starts the closing handshake (Open), or cancels the attempt (handshake).
         void close(uint16_t code, const std::string& reason);
@@ -159,6 +161,10 @@ namespace ix::detail
         std::shared_ptr<ConnectionOwner> _owner; // reset when Done
 
         mutable std::mutex _mutex;
+        // Taken before _mutex by sendMessage: compression runs outside _mutex (the
+        // loop thread keeps reading) yet frames leave in compression order.
+        std::mutex _sendMutex;
+        DeflateAgreement _deflate;   // negotiated in the handshake (loop thread)
         int _fd = -1;
         std::atomic<Phase> _phase {Phase::Resolving};
         std::string _out;          // bytes not yet written

@@ -238,15 +238,7 @@ namespace ix::detail
     {
         // The extensions offer may be given as a bare value or as a whole header
         // line (what WebSocketPerMessageDeflateOptions::generateHeader() returns).
-        std::string offer = extensionsOffer;
-        static const std::string kExtPrefix = "Sec-WebSocket-Extensions:";
-        if (offer.size() >= kExtPrefix.size() && equalsNoCase(offer.data(), kExtPrefix.size(), kExtPrefix))
-        {
-            offer.erase(0, kExtPrefix.size());
-        }
-        while (!offer.empty() && (offer.back() == '\r' || offer.back() == '\n' || offer.back() == ' '))
-            offer.pop_back();
-        while (!offer.empty() && (offer.front() == ' ' || offer.front() == '\t')) offer.erase(0, 1);
+        const std::string offer = extensionsHeaderValue(extensionsOffer);
 
         // Extra headers in map order, with the subprotocol list merged in (it
         // overrides a user-supplied header of that name).
@@ -294,8 +286,10 @@ namespace ix::detail
                                             const Url& url,
                                             const std::string& key,
                                             const std::vector<std::string>& subprotocols,
-                                            const std::string& extensionsOffer)
+                                            const std::string& extensionsOffer,
+                                            DeflateAgreement* deflate)
     {
+        if (deflate) *deflate = DeflateAgreement();
         const int status = response.status;
         if (response.version != "HTTP/1.1")
         {
@@ -356,13 +350,25 @@ namespace ix::detail
             }
         }
 
-        // RFC 6455 4.1: an extension the client did not offer fails the connection.
-        // (What was offered is checked by the extension's own negotiation.)
+        // RFC 6455 4.1: an extension the client did not offer fails the connection;
+        // an answer to our offer must fit it (RFC 7692 7.1).
         const std::string* extensions = findHeader(response.headers, "Sec-WebSocket-Extensions");
-        if (extensions && !extensions->empty() && extensionsOffer.empty())
+        if (extensions && !extensions->empty())
         {
-            return WebSocketInitResult(false, status, "Invalid Sec-WebSocket-Extensions value: " + *extensions,
-                                       response.headers, url.path);
+            const std::string offer = extensionsHeaderValue(extensionsOffer);
+            if (offer.empty())
+            {
+                return WebSocketInitResult(false, status,
+                                           "Invalid Sec-WebSocket-Extensions value: " + *extensions,
+                                           response.headers, url.path);
+            }
+            DeflateAgreement agreed;
+            std::string error;
+            if (!negotiateDeflateClient(offer, *extensions, agreed, error))
+            {
+                return WebSocketInitResult(false, status, error, response.headers, url.path);
+            }
+            if (deflate) *deflate = agreed;
         }
         return WebSocketInitResult(true, status, "", response.headers, url.path);
     }
@@ -464,6 +470,16 @@ namespace ix::detail
             }
         }
 
+        // permessage-deflate: the first offer we can honour, if any.
+        std::string extensionsAnswer;
+        const std::string* extensionsOffer = findHeader(request.headers, "Sec-WebSocket-Extensions");
+        if (extensionsOffer && options.deflate.enabled)
+        {
+            std::string answer;
+            if (negotiateDeflateServer(*extensionsOffer, options.deflate, answer, hs.deflate))
+                extensionsAnswer = answer;
+        }
+
         std::string& r = hs.response;
         r.reserve(256 + extraResponseHeaders.size());
         r += "HTTP/1.1 101 Switching Protocols\r\n";
@@ -472,6 +488,7 @@ namespace ix::detail
         r += "Connection: Upgrade\r\n";
         if (!options.serverHeader.empty()) appendHeader(r, "Server", options.serverHeader);
         if (!hs.protocol.empty()) appendHeader(r, "Sec-WebSocket-Protocol", hs.protocol);
+        if (!extensionsAnswer.empty()) appendHeader(r, "Sec-WebSocket-Extensions", extensionsAnswer);
         r += extraResponseHeaders;
         if (!extraResponseHeaders.empty() && extraResponseHeaders.back() != '\n') r += "\r\n";
         r += "\r\n";

@@ -1,5 +1,6 @@
 #pragma once
 // RFC 6455 section 4 opening handshake for both roles, as pure functions.
+#include "deflate_negotiation.h"
 #include "http_head.h"
 #include "url.h"
 #include "ixwebsocket/IXWebSocketInitResult.h"
@@ -41,19 +42,25 @@ namespace ix::detail
     // Protocol), got 404 status connecting to <url>, HTTP Status line: ...",
     // "Invalid Sec-WebSocket-Accept value", "Missing connection value", ...).
     // A subprotocol not in the offer, or an Upgrade header other than websocket,
-    // is rejected (upstream defect 34).
+    // is rejected (upstream defect 34). Extensions: with no offer, any
+    // Sec-WebSocket-Extensions in the response is rejected; with an offer
+    // (extensionsOffer, as given to buildClientRequest) the response must be a
+    // valid answer to it (negotiateDeflateClient), and `deflate` (if given)
+    // receives the agreement.
     WebSocketInitResult checkServerResponse(const HttpHead& response,
                                             const std::string& urlText,
                                             const Url& url,
                                             const std::string& key,
                                             const std::vector<std::string>& subprotocols,
-                                            const std::string& extensionsOffer = "");
+                                            const std::string& extensionsOffer = "",
+                                            DeflateAgreement* deflate = nullptr);
 
     // ----- server -----
     struct ServerHandshakeOptions
     {
         std::vector<std::string> subprotocols; // the server's, in preference order
         std::string serverHeader;              // value of the Server header
+        ServerDeflatePolicy deflate;           // permessage-deflate (off by default here)
     };
 
     struct ServerHandshake
@@ -63,13 +70,17 @@ namespace ix::detail
         std::string reason;    // error reason, empty when accepted
         std::string response;  // full HTTP response bytes to write (ends with blank line)
         std::string protocol;  // chosen subprotocol, "" if none
+        DeflateAgreement deflate; // accepted permessage-deflate offer, if any
     };
 
     // Validates an upgrade request (method GET, HTTP/1.1, Upgrade: websocket,
     // Connection containing the "upgrade" token, Sec-WebSocket-Key of 16 bytes
     // base64, Sec-WebSocket-Version 13 -> else 426 with Sec-WebSocket-Version: 13)
     // and builds the 101 response or a proper error response.
-    // extraResponseHeaders (e.g. Sec-WebSocket-Extensions) are appended to a 101.
+    // extraResponseHeaders are appended to a 101. permessage-deflate: when
+    // options.deflate allows it, the first acceptable offer of the request's
+    // Sec-WebSocket-Extensions is answered (negotiateDeflateServer) and the
+    // agreement is returned in `deflate`.
     // Order of checks and reasons: method ("Invalid HTTP method, need GET, got X"),
     // version ("Invalid HTTP version, need HTTP/1.1, got X"), Upgrade ("Missing
     // Upgrade header" / "Invalid Upgrade header, need WebSocket, got X"), Connection

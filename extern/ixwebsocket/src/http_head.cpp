@@ -224,7 +224,19 @@ namespace ix::detail
                     return false;
                 }
             }
-            _head.headers[name].assign(v, static_cast<size_t>(vend - v));
+            std::string& slot = _head.headers[name];
+            // Sec-WebSocket-Extensions may be split over several header lines
+            // (RFC 6455 9.1): join them as one list. Other duplicates: the last wins.
+            if (!slot.empty() && CaseInsensitiveLess::cmp(name, "sec-websocket-extensions") == false &&
+                CaseInsensitiveLess::cmp("sec-websocket-extensions", name) == false)
+            {
+                slot += ", ";
+                slot.append(v, static_cast<size_t>(vend - v));
+            }
+            else
+            {
+                slot.assign(v, static_cast<size_t>(vend - v));
+            }
         }
         return true;
     }

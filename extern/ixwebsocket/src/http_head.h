@@ -19,7 +19,8 @@ namespace ix::detail
         // Both
         std::string version;   // "HTTP/1.1"
         std::string startLine; // the first line, without CRLF
-        WebSocketHttpHeaders headers; // duplicates: the last one wins
+        WebSocketHttpHeaders headers; // duplicates: the last one wins, except that
+                                      // Sec-WebSocket-Extensions lines are joined with ", "
     };
 
     class HttpHeadParser

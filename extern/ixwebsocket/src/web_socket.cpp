@@ -72,6 +72,11 @@ namespace ix::detail
         o.urlText = url;
         o.extraHeaders = extraHeaders;
         o.subprotocols = subprotocols;
+        if (deflateOptions.enabled())
+        {
+            WebSocketPerMessageDeflateOptions offer = deflateOptions; // generateHeader() is not const
+            o.extensionsOffer = offer.generateHeader();
+        }
         if (!parseUrl(url, o.url, error)) return o;
         if (o.url.tls) // wss:// and https:// (upstream: wss only, defect 33)
         {
@@ -192,11 +197,11 @@ namespace ix::detail
         return _connection;
     }
 
-    WebSocketSendInfo WebSocketCore::sendMessage(bool binary, const char* data, size_t size)
+    WebSocketSendInfo WebSocketCore::sendMessage(bool binary, const char* data, size_t size, bool compress)
     {
         auto conn = connection();
         if (!conn) return WebSocketSendInfo(false);
-        WebSocketSendInfo info = conn->sendMessage(binary, data, size);
+        WebSocketSendInfo info = conn->sendMessage(binary, data, size, compress);
         if (info.success)
             if (auto tracker = std::atomic_load(&s_tracker)) (*tracker)(info.wireSize, false);
         return info;
@@ -528,6 +533,11 @@ namespace ix
             return _core->sendPing(text);
         }
         return _core->sendMessage(kind == SendMessageKind::Binary, text.data(), text.size());
+    }
+
+    WebSocketSendInfo WebSocket::sendMessage(const IXWebSocketSendData& data, bool binary, bool compress)
+    {
+        return _core->sendMessage(binary, data.data(), data.size(), compress);
     }
 
     void WebSocket::close(uint16_t code, const std::string& reason) { _core->close(code, reason); }

@@ -51,7 +51,7 @@ namespace ix::detail
         // Server side: attach the accepted connection.
         void attach(std::shared_ptr<Connection> connection);
 
-        WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size);
+        WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size, bool compress = true);
         WebSocketSendInfo sendPing(const std::string& payload);
         ReadyState readyState() const;
         size_t bufferedAmount() const;

@@ -24,7 +24,8 @@ namespace ix
         int handshakeTimeoutSecs;
         int pingIntervalSecs;
         std::atomic<bool> pongEnabled {true};
-        std::atomic<bool> deflateEnabled {true};
+        mutable std::mutex deflateMutex;
+        WebSocketPerMessageDeflateOptions deflate {true}; // under deflateMutex
         std::atomic<size_t> maxMessageSize {0};
         std::vector<std::string> subprotocols; // set before start()
         OnConnectionCallback onConnection;
@@ -50,12 +51,28 @@ namespace ix
 
     void WebSocketServer::enablePong() { _impl->pongEnabled = true; }
     void WebSocketServer::disablePong() { _impl->pongEnabled = false; }
-    void WebSocketServer::disablePerMessageDeflate() { _impl->deflateEnabled = false; }
+    void WebSocketServer::disablePerMessageDeflate()
+    {
+        std::lock_guard<std::mutex> lock(_impl->deflateMutex);
+        _impl->deflate = WebSocketPerMessageDeflateOptions(false);
+    }
+
+    void WebSocketServer::setPerMessageDeflateOptions(const WebSocketPerMessageDeflateOptions& options)
+    {
+        std::lock_guard<std::mutex> lock(_impl->deflateMutex);
+        _impl->deflate = options;
+    }
+
+    WebSocketPerMessageDeflateOptions WebSocketServer::getPerMessageDeflateOptions() const
+    {
+        std::lock_guard<std::mutex> lock(_impl->deflateMutex);
+        return _impl->deflate;
+    }
     void WebSocketServer::setOnConnectionCallback(const OnConnectionCallback& cb) { _impl->onConnection = cb; }
     void WebSocketServer::setOnClientMessageCallback(const OnClientMessageCallback& cb) { _impl->onClientMessage = cb; }
     int WebSocketServer::getHandshakeTimeoutSecs() { return _impl->handshakeTimeoutSecs; }
     bool WebSocketServer::isPongEnabled() { return _impl->pongEnabled; }
-    bool WebSocketServer::isPerMessageDeflateEnabled() { return _impl->deflateEnabled; }
+    bool WebSocketServer::isPerMessageDeflateEnabled() { return getPerMessageDeflateOptions().enabled(); }
     void WebSocketServer::setMaxMessageSize(size_t bytes) { _impl->maxMessageSize = bytes; }
     void WebSocketServer::setSubProtocols(const std::vector<std::string>& p) { _impl->subprotocols = p; }
     std::vector<std::string> WebSocketServer::getSubProtocols() const { return _impl->subprotocols; }
@@ -190,6 +207,15 @@ namespace ix
         options.serverHandshake.serverHeader = userAgent();
         options.tls = _tlsContext;
         options.serverHandshake.subprotocols = _impl->subprotocols;
+        {
+            const WebSocketPerMessageDeflateOptions d = getPerMessageDeflateOptions();
+            detail::ServerDeflatePolicy& policy = options.serverHandshake.deflate;
+            policy.enabled = d.enabled();
+            policy.serverMaxWindowBits = d.getServerMaxWindowBits();
+            policy.clientMaxWindowBits = d.getClientMaxWindowBits();
+            policy.serverNoContextTakeover = d.getServerNoContextTakeover();
+            policy.clientNoContextTakeover = d.getClientNoContextTakeover();
+        }
 
         {
             std::lock_guard<std::mutex> lock(_impl->mutex);

@@ -11,6 +11,7 @@
 #include "ixwebsocket/IXWebSocketCloseConstants.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace ix::detail
 {
@@ -21,6 +22,16 @@ namespace ix::detail
         // Reserve at most this much ahead of the data for a declared frame length:
         // the length is untrusted, so large messages grow geometrically instead.
         constexpr uint64_t kMaxReserveAhead = 1 << 20;
+
+        const std::string kInvalidCompressedData = "Invalid compressed data";
+
+        // Most wire bytes a compressed message of at most `max` inflated bytes may
+        // take: stored blocks add 5 bytes per 64 KiB, a poor encoder up to 1/8.
+        uint64_t compressedWireBound(uint64_t max)
+        {
+            const uint64_t extra = max / 8 + 1024;
+            return max > UINT64_MAX - extra ? UINT64_MAX : max + extra;
+        }
 
         struct Violation
         {
@@ -133,16 +144,8 @@ namespace ix::detail
         else
         {
             if (inMessage) return set(proto, CC::kProtocolErrorCodeDataOpcodeOutOfSequence);
-            if (h.rsv1)
-            {
-                if (!cfg.deflateNegotiated) return set(proto, CC::kProtocolErrorReservedBitUsed);
-                // DEFLATE HOOK (issue 3): a compressed message starts here. Until the
-                // permessage-deflate codec exists, compressed frames are refused too.
-                // When it does: remember "compressed" for the message, skip the
-                // per-chunk UTF-8 check on wire bytes, and inflate + validate in
-                // handleFrameEnd before emitting the Message.
-                return set(proto, CC::kProtocolErrorReservedBitUsed);
-            }
+            // RSV1 on the first frame marks a compressed message (RFC 7692 6).
+            if (h.rsv1 && !cfg.deflateNegotiated) return set(proto, CC::kProtocolErrorReservedBitUsed);
         }
         return v;
     }
@@ -161,24 +164,37 @@ namespace ix::detail
 
         if (!isControlOpcode(h.opcode))
         {
+            const bool compressed = h.opcode == kContinuation ? _messageCompressed : h.rsv1;
             const uint64_t max = _config.maxMessageSize;
-            if (max != 0 && (h.payloadLength > max || _message.size() > max - h.payloadLength))
+            if (max != 0)
             {
-                fail(CC::kMessageTooBigCode, CC::kMessageTooBigMessage, out, events);
-                return false;
+                // Uncompressed: the declared length counts. Compressed: the inflated
+                // size is checked as it is produced; the wire bytes only get a
+                // generous bound (deflate may expand incompressible data a little).
+                const uint64_t have = compressed ? _messageWireSize : _message.size();
+                const uint64_t bound = compressed ? compressedWireBound(max) : max;
+                if (h.payloadLength > bound || have > bound - h.payloadLength)
+                {
+                    fail(CC::kMessageTooBigCode, CC::kMessageTooBigMessage, out, events);
+                    return false;
+                }
             }
             if (h.opcode != kContinuation)
             {
                 _inMessage = true;
                 _messageBinary = (h.opcode == kBinary);
+                _messageCompressed = h.rsv1;
                 _messageWireSize = 0;
                 _message.clear();
                 _utf8.reset();
             }
-            const uint64_t ahead = std::min<uint64_t>(h.payloadLength, kMaxReserveAhead);
-            if (_message.capacity() < _message.size() + ahead)
+            if (!compressed)
             {
-                _message.reserve(_message.size() + static_cast<size_t>(ahead));
+                const uint64_t ahead = std::min<uint64_t>(h.payloadLength, kMaxReserveAhead);
+                if (_message.capacity() < _message.size() + ahead)
+                {
+                    _message.reserve(_message.size() + static_cast<size_t>(ahead));
+                }
             }
         }
         else
@@ -207,6 +223,12 @@ namespace ix::detail
                 events.push_back(std::move(ev));
                 return;
             }
+            if (_messageCompressed && _messageWireSize > 0)
+            {
+                // An empty compressed payload carries no block at all (some peers
+                // send one for an empty message): the inflater is left untouched.
+                if (!inflateChunk(nullptr, 0, true, out, events)) return;
+            }
             if (!_messageBinary && !_utf8.complete())
             {
                 fail(CC::kInvalidFramePayloadData, CC::kInvalidFramePayloadDataMessage, out, events);
@@ -220,6 +242,7 @@ namespace ix::detail
             events.push_back(std::move(ev));
             _message.clear();
             _inMessage = false;
+            _messageCompressed = false;
             _messageWireSize = 0;
             _utf8.reset();
             return;
@@ -385,6 +408,35 @@ namespace ix::detail
             const size_t n = static_cast<size_t>(
                 std::min<uint64_t>(_frameRemaining, static_cast<uint64_t>(end - p)));
             const bool control = isControlOpcode(_header.opcode);
+            if (!control && _messageCompressed)
+            {
+                // Compressed bytes go to the inflater, never into the message buffer;
+                // masked ones are unmasked piece by piece on the stack.
+                bool ok = true;
+                if (_header.masked)
+                {
+                    char piece[16384];
+                    for (size_t done = 0; done < n && ok;)
+                    {
+                        const size_t m = std::min(sizeof(piece), n - done);
+                        std::memcpy(piece, p + done, m);
+                        applyMask(reinterpret_cast<uint8_t*>(piece), m, _header.mask, _frameOffset + done);
+                        ok = inflateChunk(piece, m, false, out, events);
+                        done += m;
+                    }
+                }
+                else
+                {
+                    ok = inflateChunk(p, n, false, out, events);
+                }
+                p += n;
+                _frameOffset += n;
+                _frameRemaining -= n;
+                _messageWireSize += n;
+                if (!ok) return;
+                if (_frameRemaining == 0) handleFrameEnd(out, events);
+                continue;
+            }
             std::string& buf = control ? _frame : _message;
             const size_t at = buf.size();
             buf.append(p, n);
@@ -409,11 +461,80 @@ namespace ix::detail
         }
     }
 
-    bool WsSession::sendMessage(bool binary, const char* data, size_t size, std::string& out)
+    bool WsSession::inflateChunk(const char* data, size_t size, bool last, std::string& out,
+                                 std::vector<SessionEvent>& events)
+    {
+        if (!_inflater)
+        {
+            // We inflate what the peer compressed: its window and context setting.
+            const DeflateAgreement& d = _config.deflate;
+            const bool server = _config.role == Role::Server;
+            _inflater.reset(new MessageInflater(server ? d.clientMaxWindowBits : d.serverMaxWindowBits,
+                                                server ? d.clientNoContextTakeover : d.serverNoContextTakeover));
+        }
+        const size_t before = _message.size();
+        const uint64_t limit = _config.maxMessageSize;
+        const MessageInflater::Status st =
+            last ? _inflater->finish(_message, limit) : _inflater->feed(data, size, _message, limit);
+        if (st == MessageInflater::Status::TooBig)
+        {
+            fail(CC::kMessageTooBigCode, CC::kMessageTooBigMessage, out, events);
+            return false;
+        }
+        if (st == MessageInflater::Status::Error)
+        {
+            fail(CC::kInvalidFramePayloadData, kInvalidCompressedData, out, events);
+            return false;
+        }
+        if (!_messageBinary && !_utf8.feed(_message.data() + before, _message.size() - before))
+        {
+            fail(CC::kInvalidFramePayloadData, CC::kInvalidFramePayloadDataMessage, out, events);
+            return false;
+        }
+        return true;
+    }
+
+    bool WsSession::compressMessage(const char* data, size_t size, std::string& payload)
+    {
+        if (!_deflater)
+        {
+            // We compress with our own role's window and context setting.
+            const DeflateAgreement& d = _config.deflate;
+            const bool server = _config.role == Role::Server;
+            _deflater.reset(new MessageDeflater(server ? d.serverMaxWindowBits : d.clientMaxWindowBits,
+                                                server ? d.serverNoContextTakeover : d.clientNoContextTakeover));
+        }
+        return _deflater->compress(data, size, payload);
+    }
+
+    bool WsSession::sendPrepared(bool binary, const char* payload, size_t size, bool compressed, std::string& out)
     {
         if (_state != State::Open) return false;
-        appendFrame(out, binary ? kBinary : kText, true, false, data, size, _config.role == Role::Client);
+        appendFrame(out, binary ? kBinary : kText, true, compressed && _config.deflateNegotiated, payload, size,
+                    _config.role == Role::Client);
         return true;
+    }
+
+    WsSession::SendOutcome WsSession::send(bool binary, const char* data, size_t size, std::string& out,
+                                           bool compress)
+    {
+        SendOutcome r;
+        if (_state != State::Open) return r;
+        if (!wantsCompression(compress))
+        {
+            r.sent = sendPrepared(binary, data, size, false, out);
+            r.wireSize = r.sent ? size : 0;
+            return r;
+        }
+        std::string payload;
+        if (!compressMessage(data, size, payload))
+        {
+            r.compressionError = true;
+            return r;
+        }
+        r.sent = sendPrepared(binary, payload.data(), payload.size(), true, out);
+        r.wireSize = r.sent ? payload.size() : 0;
+        return r;
     }
 
     bool WsSession::sendControl(uint8_t opcode, const char* data, size_t size, std::string& out)

@@ -6,9 +6,12 @@
 // Thread model: the owner serialises every call (the connection holds one mutex
 // around a session), and events are handed back in a vector so user callbacks
 // run after that mutex is released.
+#include "deflate_codec.h"
+#include "deflate_negotiation.h"
 #include "frame_codec.h"
 #include "utf8.h"
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,7 +41,11 @@ namespace ix::detail
             Role role = Role::Client;
             bool autoPong = true;        // answer pings automatically
             uint64_t maxMessageSize = 0; // 0: unlimited; exceeded -> close 1009
-            bool deflateNegotiated = false; // RSV1 allowed on first data frames (issue 3)
+            // permessage-deflate (RFC 7692) was negotiated: RSV1 marks a compressed
+            // message on its first frame. Each role compresses with its own
+            // window/context setting of `deflate` and inflates with the peer's.
+            bool deflateNegotiated = false;
+            DeflateAgreement deflate;
             // Hold back a failure detected while Open: stop reading, keep sending
             // allowed, and let the owner decide when to commitFailure(). Lets the
             // application answer the messages that came before the bad frame.
@@ -64,7 +71,11 @@ namespace ix::detail
         // Details: the first two bytes of a frame header are checked as soon as
         // they arrive (mask direction, RSV bits, opcode, control-frame rules);
         // text payload is UTF-8 checked chunk by chunk as it arrives; the size
-        // limit is checked on the declared frame length, before buffering. A
+        // limit is checked on the declared frame length, before buffering.
+        // Compressed messages (RSV1 on the first frame, deflate negotiated) are
+        // inflated as their bytes arrive, into at most maxMessageSize bytes
+        // (1009 beyond it, 1007 for data that does not inflate), and the
+        // inflated text is UTF-8 checked as it is produced. A
         // peer's Close is echoed with its code and reason (whole payload). While
         // Closing, data frames are still delivered but pings are not answered
         // (nothing more is sent after our Close), any valid Close completes the
@@ -74,9 +85,28 @@ namespace ix::detail
         void receive(const char* data, size_t size, std::string& out,
                      std::vector<SessionEvent>& events);
 
-        // Appends one data message as a single frame. Returns false (and appends
-        // nothing) unless the state is Open. Text is not validated here.
-        bool sendMessage(bool binary, const char* data, size_t size, std::string& out);
+        struct SendOutcome
+        {
+            bool sent = false;
+            bool compressionError = false;
+            size_t wireSize = 0; // payload bytes framed (compressed size if deflated)
+        };
+
+        // Appends one data message as a single frame, compressed (RSV1 set) when
+        // deflate was negotiated and `compress` is true. Nothing is appended
+        // unless the state is Open. Text is not validated here.
+        SendOutcome send(bool binary, const char* data, size_t size, std::string& out, bool compress = true);
+        bool sendMessage(bool binary, const char* data, size_t size, std::string& out)
+        {
+            return send(binary, data, size, out).sent;
+        }
+
+        // send() in two steps, for owners that compress outside their main lock:
+        // compressMessage() touches only the compressor (serialise it with other
+        // sends, not with receive()); sendPrepared() frames the result.
+        bool wantsCompression(bool compress) const { return compress && _config.deflateNegotiated; }
+        bool compressMessage(const char* data, size_t size, std::string& payload);
+        bool sendPrepared(bool binary, const char* payload, size_t size, bool compressed, std::string& out);
 
         // Ping or Pong with a payload of at most 125 bytes; false otherwise or when
         // not Open.
@@ -137,6 +167,13 @@ namespace ix::detail
         bool _messageBinary = false;
         std::string _message;         // payload of the current data message
         size_t _messageWireSize = 0;
+        bool _messageCompressed = false;
         Utf8Validator _utf8;
+
+        // permessage-deflate (created on first use)
+        std::unique_ptr<MessageDeflater> _deflater;
+        std::unique_ptr<MessageInflater> _inflater;
+        bool inflateChunk(const char* data, size_t size, bool last, std::string& out,
+                          std::vector<SessionEvent>& events);
     };
 } // namespace ix::detail

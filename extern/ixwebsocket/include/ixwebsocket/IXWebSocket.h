@@ -131,6 +131,11 @@ namespace ix
         void setDeliveryAcknowledgement(bool enabled);
         // The application has finished handling `count` more delivered events.
         void acknowledgeDeliveries(size_t count);
+        // Sends one message: text (not validated, like sendUtf8Text) or binary.
+        // With compress=false it goes out uncompressed (RSV1 clear) even when
+        // permessage-deflate was negotiated; otherwise like send(). In the result,
+        // wireSize is the compressed size and payloadSize the original one.
+        WebSocketSendInfo sendMessage(const IXWebSocketSendData& data, bool binary, bool compress = true);
 #endif
 
     private:

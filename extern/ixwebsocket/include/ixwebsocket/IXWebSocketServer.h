@@ -64,6 +64,17 @@ namespace ix
         // the Open event (upstream never answers one, defect 16).
         void setSubProtocols(const std::vector<std::string>& subprotocols);
         std::vector<std::string> getSubProtocols() const;
+        // permessage-deflate policy for the connections accepted from now on
+        // (default: enabled, 15/15, no no_context_takeover). enabled() says
+        // whether offers are accepted (disablePerMessageDeflate() = disabled).
+        // serverMaxWindowBits: the largest window the server compresses with
+        // (announced when below 15 or when the client limits it; 8 counts as 9).
+        // clientMaxWindowBits: the largest window asked of the client, when its
+        // offer allows asking. serverNoContextTakeover: the server never uses
+        // context takeover (announced). clientNoContextTakeover: the server asks
+        // the client not to use it.
+        void setPerMessageDeflateOptions(const WebSocketPerMessageDeflateOptions& options);
+        WebSocketPerMessageDeflateOptions getPerMessageDeflateOptions() const;
 #endif
 
     private:
