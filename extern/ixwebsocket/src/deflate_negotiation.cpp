@@ -136,11 +136,14 @@ namespace ix::detail
                     why = "client_max_window_bits above the offered value";
                     return false;
                 }
-                if (resp.clientMaxWindowBits < kMinDeflateBits)
-                {
-                    why = "client_max_window_bits=8 cannot be honoured (zlib compresses with 9 bits at least)";
-                    return false;
-                }
+            }
+            const int clientBits = resp.clientMaxWindowBits != kWindowBitsAbsent ? resp.clientMaxWindowBits
+                                   : offer.clientMaxWindowBits > 0          ? offer.clientMaxWindowBits
+                                                                            : kMaxBits;
+            if (clientBits < kMinDeflateBits)
+            {
+                why = "client_max_window_bits=8 cannot be honoured (zlib compresses with 9 bits at least)";
+                return false;
             }
             agreed.enabled = true;
             agreed.serverNoContextTakeover = resp.serverNoContextTakeover;
@@ -148,10 +151,7 @@ namespace ix::detail
             agreed.clientNoContextTakeover = resp.clientNoContextTakeover || offer.clientNoContextTakeover;
             agreed.serverMaxWindowBits =
                 resp.serverMaxWindowBits != kWindowBitsAbsent ? resp.serverMaxWindowBits : kMaxBits;
-            if (resp.clientMaxWindowBits != kWindowBitsAbsent)
-                agreed.clientMaxWindowBits = resp.clientMaxWindowBits;
-            else
-                agreed.clientMaxWindowBits = offer.clientMaxWindowBits > 0 ? offer.clientMaxWindowBits : kMaxBits;
+            agreed.clientMaxWindowBits = clientBits;
             return true;
         }
     } // namespace

@@ -404,6 +404,91 @@ namespace
         }
     }
 
+    // permessage-deflate through the handshake functions (the negotiation itself
+    // is covered by test_deflate_negotiation).
+    void testDeflateHandshake()
+    {
+        using K = HttpHeadParser::Kind;
+        const std::string base = "Host: h:80\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+        ServerHandshakeOptions opts;
+        const std::string offer = "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n";
+
+        // Policy off (the default here): no answer.
+        ServerHandshake hs = evaluateClientRequest(parse(K::Request, request(base + offer)), opts);
+        CHECK(hs.accepted);
+        CHECK(!hs.deflate.enabled);
+        CHECK(hs.response.find("Sec-WebSocket-Extensions") == std::string::npos);
+
+        opts.deflate.enabled = true;
+        hs = evaluateClientRequest(parse(K::Request, request(base + offer)), opts);
+        CHECK(hs.accepted);
+        CHECK(hs.deflate.enabled);
+        CHECK_EQ(hs.deflate.serverMaxWindowBits, 10);
+        CHECK(hs.response.find("\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n") !=
+              std::string::npos);
+        // Offers split over several header lines form one list.
+        hs = evaluateClientRequest(parse(K::Request, request(base + "Sec-WebSocket-Extensions: permessage-deflate; "
+                                                                    "server_max_window_bits=8\r\n"
+                                                                    "Sec-WebSocket-Extensions: permessage-deflate; "
+                                                                    "server_no_context_takeover\r\n")),
+                                   opts);
+        CHECK(hs.deflate.enabled && hs.deflate.serverNoContextTakeover);
+        CHECK(hs.response.find("\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n") !=
+              std::string::npos);
+        // Nothing acceptable: declined, the handshake still succeeds.
+        hs = evaluateClientRequest(
+            parse(K::Request, request(base + "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=7\r\n")),
+            opts);
+        CHECK(hs.accepted);
+        CHECK(!hs.deflate.enabled);
+        CHECK(hs.response.find("Sec-WebSocket-Extensions") == std::string::npos);
+        // A failed handshake negotiates nothing.
+        hs = evaluateClientRequest(parse(K::Request, request(base + offer, "POST /chat HTTP/1.1")), opts);
+        CHECK(!hs.accepted);
+        CHECK(!hs.deflate.enabled);
+
+        // Client side.
+        Url url;
+        std::string err;
+        const std::string urlText = "ws://127.0.0.1:8008/chat";
+        CHECK(parseUrl(urlText, url, err));
+        const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+        const std::string good = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+        const std::string myOffer = "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=15; "
+                                    "client_max_window_bits=15\r\n"; // generateHeader() form
+        DeflateAgreement agreed;
+        agreed.enabled = true;
+        ix::WebSocketInitResult r =
+            checkServerResponse(parse(K::Response, response(good)), urlText, url, key, {}, myOffer, &agreed);
+        CHECK(r.success);
+        CHECK(!agreed.enabled); // declined by the server
+        r = checkServerResponse(
+            parse(K::Response, response(good + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9\r\n")),
+            urlText, url, key, {}, myOffer, &agreed);
+        CHECK(r.success);
+        CHECK(agreed.enabled);
+        CHECK_EQ(agreed.clientMaxWindowBits, 9);
+        CHECK_EQ(agreed.serverMaxWindowBits, 15);
+        r = checkServerResponse(
+            parse(K::Response, response(good + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=8\r\n")),
+            urlText, url, key, {}, myOffer, &agreed);
+        CHECK(!r.success);
+        CHECK(!agreed.enabled);
+        CHECK_EQ(r.http_status, 101);
+        CHECK(r.errorStr.find("client_max_window_bits=8 cannot be honoured") != std::string::npos);
+        // Nothing offered: any extension fails the handshake (RFC 6455 4.1).
+        r = checkServerResponse(parse(K::Response, response(good + "Sec-WebSocket-Extensions: permessage-deflate\r\n")),
+                                urlText, url, key, {}, "", &agreed);
+        CHECK(!r.success);
+        CHECK_EQ(r.errorStr, std::string("Invalid Sec-WebSocket-Extensions value: permessage-deflate"));
+        r = checkServerResponse(parse(K::Response, response(good + "Sec-WebSocket-Extensions: x-other\r\n")), urlText,
+                                url, key, {}, myOffer, &agreed);
+        CHECK(!r.success);
+        CHECK_EQ(r.errorStr, std::string("Invalid Sec-WebSocket-Extensions value (not offered): x-other"));
+    }
+
     void testErrorResponse()
     {
         const std::string r = httpErrorResponse(503, "Service Unavailable", "srv");
@@ -434,5 +519,6 @@ int main()
     testServerResponse();
     testEvaluate();
     testErrorResponse();
+    testDeflateHandshake();
     return CHECK_REPORT();
 }

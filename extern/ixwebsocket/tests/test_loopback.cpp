@@ -30,6 +30,7 @@ namespace
             bool remote;
             std::string uri;
             int retries;
+            size_t wireSize;
         };
         std::mutex m;
         std::condition_variable cv;
@@ -39,7 +40,7 @@ namespace
         {
             std::lock_guard<std::mutex> lock(m);
             items.push_back(Item {msg->type, msg->str, msg->binary, msg->closeInfo.code, msg->closeInfo.reason,
-                                  msg->closeInfo.remote, msg->openInfo.uri, (int) msg->errorInfo.retries});
+                                  msg->closeInfo.remote, msg->openInfo.uri, (int) msg->errorInfo.retries, msg->wireSize});
             cv.notify_all();
         }
 
@@ -293,6 +294,63 @@ namespace
     }
 } // namespace
 
+    // permessage-deflate end to end: a server policy with its own limits, a client
+    // with its own, compressed both ways, one message sent uncompressed.
+    void testDeflate()
+    {
+        EchoServer echo;
+        CHECK(echo.server.isPerMessageDeflateEnabled());
+        echo.server.setPerMessageDeflateOptions(ix::WebSocketPerMessageDeflateOptions(true, false, true, 15, 10));
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl(echo.url());
+        client.disableAutomaticReconnection();
+        client.setPerMessageDeflateOptions(ix::WebSocketPerMessageDeflateOptions(true, false, false, 9, 12));
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        auto result = client.connect(5);
+        CHECK(result.success);
+        CHECK_EQ(result.headers["Sec-WebSocket-Extensions"],
+                 std::string("permessage-deflate; server_no_context_takeover; server_max_window_bits=10"));
+        std::string text;
+        for (int i = 0; text.size() < 300000; ++i) text += "{\"n\":" + std::to_string(i) + ",\"v\":\"abc\"},";
+        Inbox::Item item;
+        for (int round = 0; round < 3; ++round)
+        {
+            ix::WebSocketSendInfo info = client.send(text);
+            CHECK(info.success);
+            CHECK_EQ(info.payloadSize, text.size());
+            CHECK(info.wireSize < text.size() / 4);
+            CHECK(echo.inbox.next(ix::WebSocketMessageType::Message, item));
+            CHECK(item.str == text);
+            CHECK_EQ(item.wireSize, info.wireSize);
+            CHECK(inbox.next(ix::WebSocketMessageType::Message, item));
+            CHECK(item.str == text);
+            CHECK(item.wireSize < text.size() / 4);
+        }
+        ix::WebSocketSendInfo raw = client.sendMessage(ix::IXWebSocketSendData(text), false, false);
+        CHECK(raw.success);
+        CHECK_EQ(raw.wireSize, text.size());
+        CHECK(echo.inbox.next(ix::WebSocketMessageType::Message, item));
+        CHECK(item.str == text);
+        CHECK_EQ(item.wireSize, text.size());
+        client.stop();
+
+        // disablePerMessageDeflate: offers are declined.
+        echo.server.disablePerMessageDeflate();
+        CHECK(!echo.server.isPerMessageDeflateEnabled());
+        ix::WebSocket plain;
+        plain.setUrl(echo.url());
+        plain.disableAutomaticReconnection();
+        plain.enablePerMessageDeflate();
+        plain.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        result = plain.connect(5);
+        CHECK(result.success);
+        CHECK(result.headers.find("Sec-WebSocket-Extensions") == result.headers.end());
+        ix::WebSocketSendInfo info = plain.send(text);
+        CHECK_EQ(info.wireSize, text.size());
+        plain.stop();
+    }
+
 int main()
 {
     testEchoAndClose();
@@ -303,5 +361,6 @@ int main()
     testStopFromServerCallback();
     testMaxConnectionsAnswers503();
     testManyClientsOneServer();
+    testDeflate();
     return CHECK_REPORT();
 }

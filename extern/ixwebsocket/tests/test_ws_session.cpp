@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <random>
+#include <zlib.h>
 #include <string>
 #include <vector>
 
@@ -309,8 +310,10 @@ namespace
         {
             WsSession::Config c = server();
             c.deflateNegotiated = true;
-            // Deflate itself is not implemented yet: RSV1 on a first frame is still refused.
-            EXPECT(c, frame(kText, "x", true, true, R1), failure(1002, CC::kProtocolErrorReservedBitUsed));
+            c.deflate.enabled = true;
+            // RSV1 on a first frame marks a compressed message (see testDeflate).
+            EXPECT(c, frame(kText, std::string("\xf2\x48\xcd\xc9\xc9\x07\x00", 7), true, true, R1),
+                   " msg(t,\"Hello\",7) | | Open");
             // Never allowed on continuation or control frames.
             EXPECT(c, frame(kText, "a", false) + frame(kContinuation, "b", true, true, R1),
                    " frag" + failure(1002, CC::kProtocolErrorReservedBitUsed));
@@ -659,6 +662,273 @@ namespace
         CHECK_EQ(fe.size(), size_t(1));
     }
 
+    // ------------------------------------------------------------ deflate
+
+    DeflateAgreement agreement(int clientBits = 15, bool clientNct = false, int serverBits = 15,
+                               bool serverNct = false)
+    {
+        DeflateAgreement a;
+        a.enabled = true;
+        a.clientMaxWindowBits = clientBits;
+        a.clientNoContextTakeover = clientNct;
+        a.serverMaxWindowBits = serverBits;
+        a.serverNoContextTakeover = serverNct;
+        return a;
+    }
+
+    WsSession::Config withDeflate(WsSession::Config c, const DeflateAgreement& a = agreement())
+    {
+        c.deflateNegotiated = true;
+        c.deflate = a;
+        return c;
+    }
+
+    std::string bin(std::initializer_list<unsigned> list)
+    {
+        std::string s;
+        for (unsigned b : list) s.push_back(static_cast<char>(b));
+        return s;
+    }
+
+    const std::string kHello = bin({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}); // RFC 7692 7.2.3.1
+    const std::string kHelloAgain = bin({0xf2, 0x00, 0x11, 0x00, 0x00});       // 7.2.3.2
+
+    void testDeflateReceive()
+    {
+        const WsSession::Config c = withDeflate(server());
+        EXPECT(c, frame(kText, kHello, true, true, R1), " msg(t,\"Hello\",7) | | Open");
+        EXPECT(c, frame(kBinary, kHello, true, true, R1), " msg(b,\"Hello\",7) | | Open");
+        // Context takeover: the second message refers to the first.
+        EXPECT(c, frame(kText, kHello, true, true, R1) + frame(kText, kHelloAgain, true, true, R1),
+               " msg(t,\"Hello\",7) msg(t,\"Hello\",5) | | Open");
+        // Uncompressed messages still flow on a deflate connection.
+        EXPECT(c, frame(kText, "plain") + frame(kText, kHello, true, true, R1),
+               " msg(t,\"plain\",5) msg(t,\"Hello\",7) | | Open");
+        // A fragmented compressed message: RSV1 on the first frame only.
+        EXPECT(c, frame(kText, kHello.substr(0, 2), false, true, R1) + frame(kPing, "p") +
+                      frame(kContinuation, kHello.substr(2, 3), false) + frame(kContinuation, kHello.substr(5)),
+               " frag ping(\"p\",1) frag msg(t,\"Hello\",7) | out(10,\"p\") | Open");
+        EXPECT(c, frame(kText, kHello.substr(0, 2), false, true, R1) + frame(kContinuation, kHello.substr(2), true, true, R1),
+               " frag" + failure(1002, CC::kProtocolErrorReservedBitUsed));
+        EXPECT(c, frame(kPong, "", true, true, R1), failure(1002, CC::kProtocolErrorReservedBitUsed));
+        // Empty messages: no payload at all, or the single 00 byte.
+        EXPECT(c, frame(kText, "", true, true, R1) + frame(kText, kHello, true, true, R1),
+               " msg(t,\"\",0) msg(t,\"Hello\",7) | | Open");
+        EXPECT(c, frame(kBinary, std::string(1, '\0'), true, true, R1) + frame(kText, kHello, true, true, R1),
+               " msg(b,\"\",1) msg(t,\"Hello\",7) | | Open");
+        EXPECT(c, frame(kText, "", false, true, R1) + frame(kContinuation, ""), " frag msg(t,\"\",0) | | Open");
+        // RFC 7692 7.2.3.3-5: stored block, BFINAL, two blocks.
+        EXPECT(c, frame(kText, bin({0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00}), true, true, R1),
+               " msg(t,\"Hello\",11) | | Open");
+        EXPECT(c, frame(kText, bin({0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), true, true, R1) +
+                      frame(kText, kHelloAgain, true, true, R1),
+               " msg(t,\"Hello\",7) msg(t,\"Hello\",5) | | Open");
+        EXPECT(c, frame(kText, bin({0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00}),
+                        true, true, R1),
+               " msg(t,\"Hello\",13) | | Open");
+        // The client side: unmasked compressed frames from the server.
+        EXPECT(withDeflate(client()), frame(kText, kHello, true, false, R1), " msg(t,\"Hello\",7) | | Open");
+        // Without negotiation RSV1 stays a protocol error.
+        EXPECT(server(), frame(kText, kHello, true, true, R1), failure(1002, CC::kProtocolErrorReservedBitUsed));
+
+        // Data that does not inflate: 1007, and nothing of the message is delivered.
+        EXPECT(c, frame(kText, "ok") + frame(kBinary, bin({0xff, 0xff, 0xff}), true, true, R1),
+               " msg(t,\"ok\",2)" + failure(1007, "Invalid compressed data"));
+        EXPECT(c, frame(kBinary, bin({0x00, 0x05, 0x00, 0x00, 0x00, 'H', 'e', 'l', 'l', 'o'}), true, true, R1),
+               failure(1007, "Invalid compressed data"));
+        // Inflated text is UTF-8 checked as it is produced: the first fragment
+        // (a stored block "ab\xFF") fails before the rest arrives.
+        EXPECT(c, frame(kText, bin({0x00, 0x03, 0x00, 0xfc, 0xff, 'a', 'b', 0xff}), false, true, R1) +
+                      frame(kContinuation, "never"),
+               failure(1007, CC::kInvalidFramePayloadDataMessage));
+        // A code point split across inflated pieces is fine.
+        EXPECT(c, frame(kText, bin({0x00, 0x02, 0x00, 0xfd, 0xff, 'a', 0xCE}), false, true, R1) +
+                      frame(kContinuation, bin({0x00, 0x01, 0x00, 0xfe, 0xff, 0xBA})),
+               " frag msg(t,\"a\\xCE\\xBA\",13) | | Open");
+        // ... but an incomplete one at the end is not.
+        EXPECT(c, frame(kText, bin({0x00, 0x02, 0x00, 0xfd, 0xff, 'a', 0xCE}), true, true, R1),
+               failure(1007, CC::kInvalidFramePayloadDataMessage));
+
+        // maxMessageSize applies to the inflated size.
+        WsSession::Config limited = c;
+        limited.maxMessageSize = 5;
+        EXPECT(limited, frame(kText, kHello, true, true, R1), " msg(t,\"Hello\",7) | | Open");
+        limited.maxMessageSize = 4;
+        EXPECT(limited, frame(kText, kHello, true, true, R1), failure(1009, "Message too big"));
+    }
+
+    // The inflater of each role uses the peer's window and context setting, the
+    // compressor its own (upstream defect 1 swapped them on the server).
+    void testDeflateRoundTrips()
+    {
+        std::vector<std::string> messages = {"", "Hello", "Hello", std::string(100000, 'x'), "\xce\xba\xe1\xbd\xb9"};
+        std::string text;
+        for (int i = 0; text.size() < 200000; ++i) text += "{\"k\":" + std::to_string(i * 7919 % 10007) + "},";
+        messages.push_back(text);
+        std::mt19937 rng(42);
+        std::string noise(50000, '\0');
+        for (auto& ch : noise) ch = static_cast<char>(rng());
+        messages.push_back(noise);
+        messages.push_back(text);
+
+        for (int cb : {9, 12, 15})
+        {
+            for (int sb : {9, 11, 15})
+            {
+                for (int nct = 0; nct < 4; ++nct)
+                {
+                    const DeflateAgreement a = agreement(cb, nct & 1, sb, nct & 2);
+                    WsSession cl(withDeflate(client(), a));
+                    WsSession sv(withDeflate(server(), a));
+                    for (size_t i = 0; i < messages.size(); ++i)
+                    {
+                        const std::string& m = messages[i];
+                        const bool binary = (i == 6);
+                        const bool compress = (i != 2); // one uncompressed message in between
+                        for (int dir = 0; dir < 2; ++dir)
+                        {
+                            WsSession& from = dir ? sv : cl;
+                            WsSession& to = dir ? cl : sv;
+                            std::string wire, back;
+                            const WsSession::SendOutcome r = from.send(binary, m.data(), m.size(), wire, compress);
+                            CHECK(r.sent);
+                            CHECK(!r.compressionError);
+                            FrameHeader h;
+                            CHECK(parseFrameHeader(reinterpret_cast<const uint8_t*>(wire.data()), wire.size(), h) ==
+                                  HeaderParse::Ok);
+                            CHECK_EQ(h.rsv1, compress);
+                            CHECK_EQ(r.wireSize, static_cast<size_t>(h.payloadLength));
+                            if (!compress) CHECK_EQ(r.wireSize, m.size());
+                            std::vector<SessionEvent> ev;
+                            // In uneven pieces.
+                            for (size_t at = 0; at < wire.size();)
+                            {
+                                const size_t n = std::min<size_t>(1 + rng() % 5000, wire.size() - at);
+                                to.receive(wire.data() + at, n, back, ev);
+                                at += n;
+                            }
+                            if (!CHECK_EQ(ev.size(), size_t(1)) || !CHECK(ev[0].kind == Kind::Message))
+                            {
+                                std::fprintf(stderr, "    agreement c%d s%d nct%d message %zu dir %d: %s\n", cb, sb,
+                                             nct, i, dir, describeEvents(ev).c_str());
+                                return;
+                            }
+                            CHECK(ev[0].data == m);
+                            CHECK_EQ(ev[0].binary, binary);
+                            CHECK_EQ(ev[0].wireSize, r.wireSize);
+                            CHECK(back.empty());
+                        }
+                    }
+                    // Compression happened, in both directions.
+                    std::string w1, w2;
+                    CHECK(cl.send(false, text.data(), text.size(), w1).wireSize < text.size() / 3);
+                    CHECK(sv.send(false, text.data(), text.size(), w2).wireSize < text.size() / 3);
+                }
+            }
+        }
+
+        // A server that compressed with the client's 15 bits where 9 was agreed
+        // for its own direction would fail the client (defect 1): show the client
+        // really inflates with 9 bits.
+        {
+            const DeflateAgreement a = agreement(15, false, 9, false);
+            WsSession wrongServer(withDeflate(server(), agreement(15, false, 15, false)));
+            WsSession cl(withDeflate(client(), a));
+            std::string big;
+            const std::string unit = noise.substr(0, 2000);
+            for (int i = 0; i < 60; ++i) big += unit;
+            std::string wire, back;
+            CHECK(wrongServer.send(true, big.data(), big.size(), wire).sent);
+            std::vector<SessionEvent> ev;
+            cl.receive(wire.data(), wire.size(), back, ev);
+            CHECK_EQ(describeEvents(ev), std::string(" close(1007,\"Invalid compressed data\",local)"));
+        }
+    }
+
+    // A small frame that would inflate to gigabytes: refused with 1009 once the
+    // inflated size passes maxMessageSize; the session never holds more.
+    void testDeflateBomb()
+    {
+        // One unit: 64 MiB of zeros, sync-flushed (starts and ends on a block
+        // boundary), repeated 64 times = 4 GiB; the last 4 bytes are the tail.
+        z_stream z {};
+        deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_RLE);
+        std::string zeros(1 << 20, '\0'), unit;
+        char buf[1 << 16];
+        for (int i = 0; i < 64; ++i)
+        {
+            z.next_in = reinterpret_cast<Bytef*>(&zeros[0]);
+            z.avail_in = static_cast<uInt>(zeros.size());
+            do
+            {
+                z.next_out = reinterpret_cast<Bytef*>(buf);
+                z.avail_out = sizeof(buf);
+                deflate(&z, i == 63 ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+                unit.append(buf, sizeof(buf) - z.avail_out);
+            } while (z.avail_out == 0);
+        }
+        deflateEnd(&z);
+        std::string bomb;
+        for (int i = 0; i < 64; ++i) bomb += unit;
+        bomb.resize(bomb.size() - 4);
+        CHECK(bomb.size() < (8u << 20));
+
+        WsSession::Config c = withDeflate(server());
+        c.maxMessageSize = 1 << 20;
+        WsSession s(c);
+        const std::string f = frame(kBinary, bomb, true, true, R1);
+        std::string out;
+        std::vector<SessionEvent> ev;
+        size_t most = 0;
+        for (size_t at = 0; at < f.size() && s.state() != State::Closed; at += 65536)
+        {
+            s.receive(f.data() + at, std::min<size_t>(65536, f.size() - at), out, ev);
+            most = std::max(most, s.bufferedIncoming());
+        }
+        CHECK(most <= c.maxMessageSize + 1);
+        CHECK_EQ(describeEvents(ev), std::string(" close(1009,\"Message too big\",local)"));
+        CHECK(s.state() == State::Closed);
+
+        // The compressed size alone may not run far past the limit either: the
+        // declared length is refused on the header.
+        WsSession t(c);
+        std::string header = frame(kBinary, std::string((1 << 20) + (1 << 17) + 1025, 'x'), true, true, R1).substr(0, 14);
+        ev.clear();
+        t.receive(header.data(), header.size(), out, ev);
+        CHECK_EQ(describeEvents(ev), std::string(" close(1009,\"Message too big\",local)"));
+    }
+
+    void testDeflateSend()
+    {
+        WsSession srv(withDeflate(server()));
+        std::string out;
+        WsSession::SendOutcome r = srv.send(false, "Hello", 5, out);
+        CHECK(r.sent);
+        CHECK_EQ(r.wireSize, size_t(7));
+        CHECK_EQ(out, "\xC1\x07" + kHello); // FIN + RSV1 + text
+        out.clear();
+        r = srv.send(false, "Hello", 5, out);
+        CHECK_EQ(out, "\xC1\x05" + kHelloAgain);
+        out.clear();
+        r = srv.send(true, "Hello", 5, out, false);
+        CHECK_EQ(out, std::string("\x82\x05Hello", 7));
+        CHECK_EQ(r.wireSize, size_t(5));
+        out.clear();
+        r = srv.send(true, "", 0, out);
+        CHECK_EQ(out, std::string("\xC2\x01\x00", 3));
+        // Not negotiated: compress is ignored.
+        WsSession plain(server());
+        out.clear();
+        r = plain.send(false, "Hello", 5, out, true);
+        CHECK_EQ(out, std::string("\x81\x05Hello", 7));
+        // Not open: nothing.
+        std::string o2;
+        CHECK(srv.startClose(1000, "", o2));
+        r = srv.send(false, "x", 1, o2);
+        CHECK(!r.sent);
+        CHECK(!r.compressionError);
+    }
+
     void testTransportClosed()
     {
         WsSession s(server());
@@ -785,5 +1055,9 @@ int main()
     testSendApi();
     testTransportClosed();
     testRandomStreams();
+    testDeflateReceive();
+    testDeflateRoundTrips();
+    testDeflateBomb();
+    testDeflateSend();
     return CHECK_REPORT();
 }
