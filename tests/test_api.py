@@ -866,8 +866,6 @@ def test_subprotocols_are_offered(server_rec):
     client.close()
 
 
-@pytest.mark.xfail(reason="the bundled engine does not negotiate permessage-deflate yet (no codec in "
-                          "extern/ixwebsocket/src)", strict=False)
 def test_per_message_deflate_compresses(server_rec):
     server, srec = server_rec
     client = connect(server, perMessageDeflate={"enabled": True, "clientMaxWindowBits": 15,

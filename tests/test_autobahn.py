@@ -3,7 +3,10 @@
 * Server: ``kosoku -m fuzzingclient`` against ``python -m ixws echo-server``.
 * Client: ``kosoku -m fuzzingserver`` with ``python -m ixws autobahn`` connecting.
 
-Both run the cases 1.* to 10.*. kosoku writes Autobahn-style reports; we read its
+Both run the cases 1.* to 10.*, and the permessage-deflate cases 12.* and 13.*
+(the echo server accepts deflate by default; the client offers it with
+``--deflate``, plus client_no_context_takeover for 13.*, whose servers only accept
+offers that allow asking for it). kosoku writes Autobahn-style reports; we read its
 ``index.json`` (found under the -o outdir) and require every case to be rated
 OK or INFORMATIONAL, for the message exchange (``behavior``) and for the closing
 handshake (``behaviorClose``). NON-STRICT counts as a failure here, although
@@ -44,15 +47,35 @@ KOSOKU_TIMEOUT = 600  # seconds for one kosoku run (the whole 1-10 range takes <
 ACCEPTED = ("OK", "INFORMATIONAL")
 AGENT = "ixws-pytest"
 
-# Case groups: each is one kosoku run (Autobahn has no 8.*). 11.*-16.* (deflate: 12/13) are not part
-# of this suite yet.
+# Case groups: each is one kosoku run (Autobahn has no 8.*; 11.* and 14.*-16.* are
+# not in kosoku's case set).
 GROUPS = {
     "1-7,10": ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"],
     "9": ["9.*"],
+    "12": ["12.*"],
+    "13": ["13.*"],
 }
-# How many cases each group holds in the Autobahn TestSuite (301 in 1.* to 10.*):
-# a run that silently skipped cases must not pass.
-EXPECTED_CASES = {"1-7,10": 247, "9": 54}
+# How many cases each group holds in the Autobahn TestSuite (301 in 1.* to 10.*,
+# 90 in 12.*, 126 in 13.*, counted from kosoku runs): a run that silently skipped
+# cases must not pass.
+EXPECTED_CASES = {"1-7,10": 247, "9": 54, "12": 90, "13": 126}
+# Extra arguments of `python -m ixws autobahn` per group.
+CLIENT_ARGS = {"12": ["--deflate"], "13": ["--deflate", "--no-context-takeover"]}
+# 12.* and 13.* send 1000 compressed messages of up to 128 KiB per case (216
+# cases): a few minutes per direction, so they are marked slow.
+SLOW_GROUPS = {"12", "13"}
+
+
+SLOW_TIMEOUT = 1800  # seconds for one kosoku run of a slow group
+
+
+def _group_params():
+    return [pytest.param(g, id=g, marks=[pytest.mark.slow, pytest.mark.timeout(SLOW_TIMEOUT + 300)]
+                         if g in SLOW_GROUPS else []) for g in GROUPS]
+
+
+def _run_timeout(group: str) -> float:
+    return SLOW_TIMEOUT if group in SLOW_GROUPS else KOSOKU_TIMEOUT
 
 
 class Proc:
@@ -200,7 +223,7 @@ def describe_failures(failing: Dict[str, dict], role: str) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
+@pytest.mark.parametrize("group", _group_params())
 def test_server_conformance(group, tmp_path):
     """kosoku fuzzingclient -> python -m ixws echo-server."""
     outdir = tmp_path / "reports"
@@ -214,7 +237,7 @@ def test_server_conformance(group, tmp_path):
              f"ws://127.0.0.1:{port}"],
             tmp_path / "kosoku.log",
         ) as kosoku:
-            kosoku.wait(KOSOKU_TIMEOUT)
+            kosoku.wait(_run_timeout(group))
             kosoku_output = kosoku.output()
         assert server.proc.poll() is None, f"echo-server died during the run:\n{server.output()}"
 
@@ -223,7 +246,7 @@ def test_server_conformance(group, tmp_path):
     assert not failing, describe_failures(failing, "server")
 
 
-@pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
+@pytest.mark.parametrize("group", _group_params())
 def test_client_conformance(group, tmp_path):
     """kosoku fuzzingserver <- python -m ixws autobahn (our client)."""
     outdir = tmp_path / "reports"
@@ -234,10 +257,10 @@ def test_client_conformance(group, tmp_path):
         port = int(kosoku.expect_line(r"fuzzingserver listening on ws://[^:]+:(\d+)").group(1))
         with Proc(
             [PY, "-m", "ixws", "autobahn", "--url", f"ws://127.0.0.1:{port}", "--agent", AGENT,
-             "--case-timeout", "60"],
+             "--case-timeout", "480" if group in SLOW_GROUPS else "60", *CLIENT_ARGS.get(group, [])],
             tmp_path / "autobahn-client.log",
         ) as client:
-            status = client.wait(KOSOKU_TIMEOUT)
+            status = client.wait(_run_timeout(group))
             client_output = client.output()
             # The CLI flags a case for which the client opened more than one
             # connection (reconnection is disabled, so that is an engine bug that

@@ -311,8 +311,10 @@ class MiniFuzzingServer:
 
     CASES = ["1.1.1", "1.2.1", "2.1"]
 
-    def __init__(self, server_header: Optional[str]) -> None:
+    def __init__(self, server_header: Optional[str], compression: Optional[str] = None) -> None:
         self.server_header = server_header
+        self.compression = compression
+        self.extensions: List[str] = []  # Sec-WebSocket-Extensions answered per connection
         self.log: List[tuple] = []
         self.port = 0
         self._ready = threading.Event()
@@ -321,6 +323,7 @@ class MiniFuzzingServer:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     async def _handler(self, ws) -> None:
+        self.extensions.append(ws.response.headers.get("Sec-WebSocket-Extensions", ""))
         parts = urlsplit(ws.request.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         path = parts.path
@@ -353,7 +356,7 @@ class MiniFuzzingServer:
         async def main():
             self._loop = asyncio.get_running_loop()
             self._stop = self._loop.create_future()
-            kwargs = {"max_size": None, "compression": None}
+            kwargs = {"max_size": None, "compression": self.compression}
             if self.server_header is not None:
                 kwargs["server_header"] = self.server_header
             else:
@@ -386,6 +389,22 @@ def test_autobahn_protocol_against_mock_server():
     assert all(r[1] == "cli-test" and r[3] for r in runs), runs
     assert mock.log[-1] == ("update", "cli-test")
     assert "autobahn done: 3 cases run" in res.stdout
+
+
+def test_autobahn_deflate_offer():
+    with MiniFuzzingServer(server_header=None, compression="deflate") as mock:
+        res = run_cli("autobahn", "--url", f"ws://127.0.0.1:{mock.port}", "--deflate", "--no-context-takeover")
+    assert res.returncode == 0, f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    assert all(r[3] for r in mock.log if r[0] == "run"), mock.log
+    # Every connection negotiated deflate, with client_no_context_takeover.
+    assert mock.extensions and all("permessage-deflate" in e and "client_no_context_takeover" in e
+                                   for e in mock.extensions), mock.extensions
+
+
+def test_autobahn_no_context_takeover_needs_deflate():
+    res = run_cli("autobahn", "--url", "ws://127.0.0.1:1", "--no-context-takeover")
+    assert res.returncode == 1
+    assert "--no-context-takeover needs --deflate" in res.stderr
 
 
 def test_autobahn_cases_filter_uses_case_info_when_announced():

@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="wss://: PEM CA bundle that signed the server's certificate (default: the system store)",
     )
+    ab.add_argument(
+        "--no-context-takeover",
+        action="store_true",
+        help="with --deflate: also offer client_no_context_takeover (cases 13.2 and 13.5-13.7 need it)",
+    )
     ab.add_argument("-q", "--quiet", action="store_true", help="do not print one line per case")
     return parser
 
@@ -196,6 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 quiet=args.quiet,
                 case_info=args.case_info,
                 ca_file=args.ca_file,
+                no_context_takeover=args.no_context_takeover,
             )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

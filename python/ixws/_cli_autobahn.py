@@ -41,7 +41,23 @@ FETCH_TIMEOUT = 10.0  # seconds, for getCaseCount / getCaseInfo answers
 _tls_options: Optional[Dict[str, Any]] = None
 
 
-def _client_options(url: str, method, deflate: bool) -> Dict[str, Any]:
+def _deflate_options(deflate: bool, no_context_takeover: bool = False) -> Optional[Dict[str, Any]]:
+    """The perMessageDeflate option for --deflate: upstream's default offer
+    ("permessage-deflate; server_max_window_bits=15; client_max_window_bits=15"),
+    plus client_no_context_takeover with --no-context-takeover. Autobahn's 13.2
+    and 13.5-13.7 servers only accept offers that allow them to ask for it."""
+    if not deflate:
+        return None
+    return {
+        "enabled": True,
+        "clientNoContextTakeover": no_context_takeover,
+        "serverNoContextTakeover": False,
+        "serverMaxWindowBits": 15,
+        "clientMaxWindowBits": 15,
+    }
+
+
+def _client_options(url: str, method, deflate: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     options: Dict[str, Any] = {
         "url": url,
         "method": method,
@@ -50,13 +66,7 @@ def _client_options(url: str, method, deflate: bool) -> Dict[str, Any]:
     if _tls_options is not None and url.startswith("wss://"):
         options["tls"] = dict(_tls_options)
     if deflate:
-        options["perMessageDeflate"] = {
-            "enabled": True,
-            "clientNoContextTakeover": False,
-            "serverNoContextTakeover": False,
-            "serverMaxWindowBits": 15,
-            "clientMaxWindowBits": 15,
-        }
+        options["perMessageDeflate"] = dict(deflate)
     return options
 
 
@@ -71,7 +81,7 @@ def _header(headers: Dict[str, Any], name: str) -> str:
 class _Fetch:
     """One short connection that waits for the first message the server sends."""
 
-    def __init__(self, url: str, deflate: bool) -> None:
+    def __init__(self, url: str, deflate: Optional[Dict[str, Any]]) -> None:
         import ixws
 
         self.url = url
@@ -116,7 +126,7 @@ class _Fetch:
 class _CaseRun:
     """Runs one case: echo every message with the same type until closed."""
 
-    def __init__(self, url: str, deflate: bool) -> None:
+    def __init__(self, url: str, deflate: Optional[Dict[str, Any]]) -> None:
         import ixws
 
         self.url = url
@@ -208,6 +218,7 @@ def run_autobahn(
     quiet: bool = False,
     case_info: str = "auto",
     ca_file: Optional[str] = None,
+    no_context_takeover: bool = False,
 ) -> int:
     global _tls_options
     _tls_options = {"caFile": ca_file} if ca_file else None
@@ -217,9 +228,12 @@ def run_autobahn(
         raise CliError(f"--url must start with ws:// or wss://, got {url!r}")
     agent_q = quote(agent, safe="")
     started = time.monotonic()
+    if no_context_takeover and not deflate:
+        raise CliError("--no-context-takeover needs --deflate")
+    deflate_opts = _deflate_options(deflate, no_context_takeover)
 
     # 1. how many cases?
-    count_fetch = _Fetch(f"{base}/getCaseCount", deflate)
+    count_fetch = _Fetch(f"{base}/getCaseCount", deflate_opts)
     count_text = count_fetch.run()
     try:
         count = int(str(count_text).strip())
@@ -246,7 +260,7 @@ def run_autobahn(
         else:
             chosen: List[Tuple[int, Optional[str]]] = []
             for i in range(1, count + 1):
-                case_id = _case_id(_Fetch(f"{base}/getCaseInfo?case={i}", deflate).run())
+                case_id = _case_id(_Fetch(f"{base}/getCaseInfo?case={i}", deflate_opts).run())
                 if case_id is None:
                     raise CliError(f"/getCaseInfo?case={i} did not answer JSON with an 'id'")
                 if _matches(case_id, patterns):
@@ -258,7 +272,7 @@ def run_autobahn(
     problems = 0
     for number, (i, case_id) in enumerate(selected, start=1):
         label = f"case {i}" + (f" [{case_id}]" if case_id else "")
-        run = _CaseRun(f"{base}/runCase?case={i}&agent={agent_q}", deflate)
+        run = _CaseRun(f"{base}/runCase?case={i}&agent={agent_q}", deflate_opts)
         t0 = time.monotonic()
         outcome = run.run(case_timeout)
         ms = (time.monotonic() - t0) * 1000.0
@@ -269,7 +283,7 @@ def run_autobahn(
 
     # 4. reports
     try:
-        _Fetch(f"{base}/updateReports?agent={agent_q}", deflate).run(timeout=FETCH_TIMEOUT)
+        _Fetch(f"{base}/updateReports?agent={agent_q}", deflate_opts).run(timeout=FETCH_TIMEOUT)
     except CliError as exc:
         # Servers answer this request by closing without a message: that is fine.
         if "no message" not in str(exc):

@@ -16,6 +16,10 @@ namespace ix::detail
         // zlib counts in uInt: feed larger inputs in pieces.
         constexpr size_t kMaxZlibInput = 1u << 30;
 
+        // Level 1: on text it compresses 3-8 times faster than zlib's default level
+        // 6 for output about 15% larger (upstream uses the default level).
+        constexpr int kCompressionLevel = Z_BEST_SPEED;
+
         int deflateBits(int bits) { return std::max(9, std::min(15, bits)); }
         int inflateBits(int bits) { return std::max(8, std::min(15, bits)); }
     } // namespace
@@ -49,7 +53,7 @@ namespace ix::detail
             std::unique_ptr<State> s(new State());
             // A small negotiated window signals a small peer: keep the hash small too.
             const int memLevel = std::max(1, std::min(8, _windowBits - 7));
-            if (deflateInit2(&s->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -_windowBits, memLevel,
+            if (deflateInit2(&s->z, kCompressionLevel, Z_DEFLATED, -_windowBits, memLevel,
                              Z_DEFAULT_STRATEGY) != Z_OK)
             {
                 // deflateEnd on a stream that failed to initialise is harmless.

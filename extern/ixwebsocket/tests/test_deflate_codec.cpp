@@ -283,7 +283,7 @@ namespace
             inflateAll(small, payload, 0, st);
             CHECK(st == Status::Error);
         }
-        MessageInflater enough(11, false);
+        MessageInflater enough(15, false);
         CHECK(inflateAll(enough, payload, 0, st) == msg);
         CHECK(st == Status::Ok);
 
