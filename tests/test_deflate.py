@@ -201,6 +201,9 @@ def _client_factories() -> List[Any]:
     return params
 
 
+# Upstream uses the client's window/context settings for its own compressor and
+# answers 9 to an offer of 8 (defects 1 and 3).
+@pytest.mark.engine_extension
 @pytest.mark.parametrize("factory_kw", _client_factories())
 def test_websockets_client_every_parameter_combination(echo_server, factory_kw):
     server = echo_server()
@@ -222,7 +225,8 @@ def test_websockets_client_every_parameter_combination(echo_server, factory_kw):
 @pytest.mark.parametrize("factory_kw", [
     pytest.param(None, id="websockets-default"),
     pytest.param({"server_no_context_takeover": True, "client_no_context_takeover": True,
-                  "server_max_window_bits": 9, "client_max_window_bits": 9}, id="all-parameters-9"),
+                  "server_max_window_bits": 9, "client_max_window_bits": 9}, id="all-parameters-9",
+                 marks=pytest.mark.engine_extension),
 ])
 def test_websockets_client_16mib(echo_server, factory_kw):
     server = echo_server()
@@ -521,6 +525,7 @@ def test_server_send_compress_false(echo_server):
 # ============================================ hand-made peers: what libraries never send
 
 
+@pytest.mark.engine_extension  # upstream merges offers and clamps values (defect 3)
 @pytest.mark.parametrize("offer,answer", [
     ("permessage-deflate; server_max_window_bits=7", None),
     ("permessage-deflate; server_max_window_bits=16", None),
@@ -550,6 +555,7 @@ def test_server_declines_or_picks_offers(echo_server, offer, answer):
         conn.close()
 
 
+@pytest.mark.engine_extension  # upstream accepts any answer (defect 34)
 @pytest.mark.parametrize("answer,reason", [
     ("permessage-deflate; client_max_window_bits=8", "client_max_window_bits=8 cannot be honoured"),
     ("permessage-deflate; server_max_window_bits=16", "invalid server_max_window_bits"),
@@ -570,6 +576,7 @@ def test_client_rejects_answers_violating_its_offer(make_client, answer, reason)
         peer.close()
 
 
+@pytest.mark.engine_extension
 def test_client_rejects_answer_to_server_limit_it_did_not_get(make_client):
     peer = RawDeflatePeer("permessage-deflate; server_max_window_bits=12")
     try:
@@ -580,6 +587,7 @@ def test_client_rejects_answer_to_server_limit_it_did_not_get(make_client):
         peer.close()
 
 
+@pytest.mark.engine_extension  # defect 10
 def test_rsv1_on_continuation_is_a_protocol_error(echo_server):
     server = echo_server()
     conn, _ = raw_deflate_client(server.port)
@@ -592,6 +600,7 @@ def test_rsv1_on_continuation_is_a_protocol_error(echo_server):
         conn.close()
 
 
+@pytest.mark.engine_extension  # upstream delivers the partial data (defect 2)
 def test_bad_compressed_data_closes_1007_without_delivering(echo_server):
     server = echo_server()
     conn, _ = raw_deflate_client(server.port)
@@ -660,6 +669,7 @@ def test_inflated_size_limit_is_exact(echo_server):
         conn.close()
 
 
+@pytest.mark.engine_extension  # defect 1
 def test_window_bits_are_per_role(echo_server):
     """Upstream defect 1: with server_max_window_bits=9 offered, the server must
     inflate the client's data with the client's window (15 here) and compress
