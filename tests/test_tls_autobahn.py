@@ -20,6 +20,7 @@ from test_autobahn import (
     KOSOKU,
     KOSOKU_TIMEOUT,
     PY,
+    SLOW_GROUPS,
     Proc,
     _include_args,
     case_count,
@@ -28,6 +29,9 @@ from test_autobahn import (
 )
 
 pytest.importorskip("cryptography")
+# The permessage-deflate groups (12.*, 13.*: minutes each, marked slow in
+# test_autobahn.py) run over plain ws only: deflate sits above the transport.
+TLS_GROUPS = [g for g in GROUPS if g not in SLOW_GROUPS]
 # About 25 s for all four runs, like test_autobahn.py: not marked slow.
 pytestmark = pytest.mark.skipif(KOSOKU is None, reason="kosoku is not installed (pip install kosoku)")
 
@@ -38,7 +42,7 @@ def pki(tmp_path_factory):
     return ca, ca.issue("server")
 
 
-@pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
+@pytest.mark.parametrize("group", TLS_GROUPS, ids=TLS_GROUPS)
 def test_server_conformance_over_tls(group, tmp_path, pki):
     """kosoku fuzzingclient -> relay -> wss -> python -m ixws echo-server --tls."""
     ca, server_cert = pki
@@ -68,7 +72,7 @@ def test_server_conformance_over_tls(group, tmp_path, pki):
     assert not failing, describe_failures(failing, "server")
 
 
-@pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
+@pytest.mark.parametrize("group", TLS_GROUPS, ids=TLS_GROUPS)
 def test_client_conformance_over_tls(group, tmp_path, pki):
     """kosoku fuzzingserver <- relay <- wss <- python -m ixws autobahn (our client)."""
     ca, server_cert = pki
