@@ -281,11 +281,22 @@ namespace ixws
                 if (_hasTls) server->setTLSOptions(_tls);
 
                 auto registry = _registry;
+                const size_t bufferLimit = _sendBufferLimit;
+                const int slowPolicy = _slowConsumer;
+                const int sendTimeoutMs = _sendTimeoutMs;
                 server->setOnConnectionCallback(
-                    [registry](std::weak_ptr<ix::WebSocket> weak, std::shared_ptr<ix::ConnectionState>) {
+                    [registry, bufferLimit, slowPolicy, sendTimeoutMs](std::weak_ptr<ix::WebSocket> weak,
+                                                                       std::shared_ptr<ix::ConnectionState>) {
                         auto ws = weak.lock();
                         if (!ws) return;
                         auto slot = std::make_shared<std::atomic<int64_t>>(0);
+#ifdef IXWS_ENGINE_EXTENSIONS
+                        if (bufferLimit != 0)
+                            ws->setSendBufferLimit(bufferLimit, static_cast<ix::SlowConsumerPolicy>(slowPolicy),
+                                                   sendTimeoutMs);
+#else
+                        (void) bufferLimit, (void) slowPolicy, (void) sendTimeoutMs;
+#endif
 #ifdef IXWS_ENGINE_EXTENSIONS
                         // Python handles events on another thread: let the engine
                         // wait for our acknowledgements before failing a connection.
@@ -371,6 +382,32 @@ namespace ixws
 
             std::vector<int64_t> clients() { return _registry->ids(); }
 
+            // Slow consumers (engine extension): applies to connections accepted
+            // after the next start(). policy: 0 drop, 1 block, 2 close.
+            void setSendBufferLimit(size_t bytes, int policy, int timeoutMs)
+            {
+#ifndef IXWS_ENGINE_EXTENSIONS
+                if (bytes != 0) throw py::value_error("sendBufferLimit needs the bundled engine (extension not available)");
+#endif
+                _sendBufferLimit = bytes;
+                _slowConsumer = policy;
+                _sendTimeoutMs = timeoutMs;
+            }
+
+            // Bytes queued for a connection and not yet written (None: no such id).
+            py::object bufferedAmount(int64_t id)
+            {
+                auto ws = _registry->find(id);
+                if (!ws) return py::none();
+                size_t n;
+                {
+                    py::gil_scoped_release nogil;
+                    n = ws->bufferedAmount();
+                    ws.reset();
+                }
+                return py::int_(n);
+            }
+
             using Targets = std::vector<std::pair<int64_t, std::shared_ptr<ix::WebSocket>>>;
 
             Targets targets(const py::object& clients)
@@ -394,15 +431,34 @@ namespace ixws
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
                 {
                     py::gil_scoped_release nogil;
-                    ix::IXWebSocketSendData view(payload.data(), payload.size());
-                    for (size_t i = 0; i < tg.size(); ++i)
+#ifdef IXWS_ENGINE_EXTENSIONS
+                    if (tg.size() > 1)
                     {
-                        auto& ws = tg[i].second;
-                        if (!ws) continue;
-                        results[i] = payload.binary() ? ws->sendBinary(view) : ws->sendUtf8Text(view);
-                        // Drop our reference here, without the GIL: if it was the
-                        // last one, the WebSocket destructor may block.
-                        ws.reset();
+                        // Broadcast: frame once, write the same bytes to every
+                        // connection (a str is valid UTF-8 by construction).
+                        auto prepared = ix::WebSocket::prepareMessage(payload.data(), payload.size(),
+                                                                      payload.binary());
+                        for (size_t i = 0; i < tg.size(); ++i)
+                        {
+                            auto& ws = tg[i].second;
+                            if (!ws) continue;
+                            results[i] = ws->sendPrepared(*prepared);
+                            ws.reset(); // without the GIL: a last reference may block
+                        }
+                    }
+                    else
+#endif
+                    {
+                        ix::IXWebSocketSendData view(payload.data(), payload.size());
+                        for (size_t i = 0; i < tg.size(); ++i)
+                        {
+                            auto& ws = tg[i].second;
+                            if (!ws) continue;
+                            results[i] = payload.binary() ? ws->sendBinary(view) : ws->sendUtf8Text(view);
+                            // Drop our reference here, without the GIL: if it was the
+                            // last one, the WebSocket destructor may block.
+                            ws.reset();
+                        }
                     }
                 }
                 return resultList(tg, results);
@@ -447,12 +503,7 @@ namespace ixws
                 py::list out(tg.size());
                 for (size_t i = 0; i < tg.size(); ++i)
                 {
-                    py::dict d;
-                    d["client"] = py::int_(tg[i].first);
-                    d["success"] = py::bool_(results[i].success);
-                    d["compressionError"] = py::bool_(results[i].compressionError);
-                    d["payloadSize"] = py::int_(results[i].payloadSize);
-                    d["wireSize"] = py::int_(results[i].wireSize);
+                    py::dict d = sendResultDict(results[i], &tg[i].first);
                     PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), d.release().ptr());
                 }
                 return out;
@@ -477,6 +528,9 @@ namespace ixws
             bool _hasTls = false;
             ix::SocketTLSOptions _tls;
             int _family = AF_INET;
+            size_t _sendBufferLimit = 0;
+            int _slowConsumer = 0;
+            int _sendTimeoutMs = 5000;
         };
     } // namespace
 
@@ -497,6 +551,9 @@ namespace ixws
             .def("start", &ServerCore::start)
             .def("stop", &ServerCore::stop)
             .def("clients", &ServerCore::clients)
+            .def("set_send_buffer_limit", &ServerCore::setSendBufferLimit, py::arg("bytes"), py::arg("policy") = 0,
+                 py::arg("timeout_ms") = 5000)
+            .def("buffered_amount", &ServerCore::bufferedAmount, py::arg("client"))
             .def("send", &ServerCore::send, py::arg("data"), py::arg("clients") = py::none())
             .def("ping", &ServerCore::ping, py::arg("data"), py::arg("clients") = py::none())
             .def("close_client", &ServerCore::closeClient, py::arg("client"), py::arg("code") = 1000,

@@ -54,6 +54,9 @@ class Server(_dispatch.Endpoint):
             tls=core_tls,
             subprotocols=list(config.get("subprotocols", [])),
         )
+        slow = _options.slow_consumer_args(config)
+        if slow is not None:
+            self._core.set_send_buffer_limit(*slow)
         self._lock = threading.Lock()
         self._closed = False
         _dispatch.register(self)
@@ -129,11 +132,21 @@ class Server(_dispatch.Endpoint):
             return []
         return self._core.clients()
 
+    def buffered_amount(self, client: int) -> Optional[int]:
+        """Bytes queued for one connection and not yet written (None if it is not open)."""
+        if isinstance(client, bool) or not isinstance(client, int):
+            raise TypeError("client must be an int connection id")
+        if self._closed:
+            return None
+        return self._core.buffered_amount(client)
+
     def send(self, data: Data, clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
         """Sends a text (str) or binary (bytes-like) message to all or some clients.
 
         Returns one dict per target: {"client", "success", "compressionError",
-        "payloadSize", "wireSize"}. A closed or unknown id gives success False.
+        "payloadSize", "wireSize"}. A closed or unknown id gives success False;
+        a connection over its sendBufferLimit adds "reason": "send buffer full".
+        Sending to several connections frames the message once in the engine.
         """
         core = self._live_core()
         if clients is not None:

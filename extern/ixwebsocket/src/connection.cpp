@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include "send_batch.h"
 #include "tls_stream.h"
 #include "ixwebsocket/IXWebSocketCloseConstants.h"
 #include <algorithm>
@@ -762,6 +763,7 @@ namespace ix::detail
         _out.clear();
         _out.shrink_to_fit();
         _outOffset = 0;
+        _drained.notify_all(); // senders blocked on a full buffer give up
         // Release the owner once the events of this step have been delivered.
         auto self = shared_from_this();
         _loop.post([self] { self->_owner.reset(); });
@@ -815,12 +817,20 @@ namespace ix::detail
     WebSocketSendInfo Connection::sendMessage(bool binary, const char* data, size_t size)
     {
         bool failed;
+        bool closeNow = false;
         {
-            std::lock_guard<std::mutex> lock(_mutex);
+            std::unique_lock<std::mutex> lock(_mutex);
             if (_fd < 0 || !_session || _writeFailed) return WebSocketSendInfo(false);
+            if (!admitLocked(lock, size + kMaxFrameHeaderSize, closeNow))
+            {
+                lock.unlock();
+                if (closeNow) close(1008, "Send buffer full");
+                WebSocketSendInfo info(false, false, size, 0);
+                info.bufferFull = true;
+                return info;
+            }
             if (!_session->sendMessage(binary, data, size, _out)) return WebSocketSendInfo(false);
-            flushLocked();
-            updateInterestLocked();
+            writeOrBatchLocked();
             failed = _writeFailed;
         }
         if (failed)
@@ -829,6 +839,98 @@ namespace ix::detail
             _loop.post([self] { self->onTransportLost("write error"); });
         }
         return WebSocketSendInfo(true, false, size, size);
+    }
+
+    WebSocketSendInfo Connection::sendPrepared(const std::string& frame, size_t headerSize, bool binary)
+    {
+        const size_t size = frame.size() - headerSize;
+        bool failed;
+        bool closeNow = false;
+        {
+            std::unique_lock<std::mutex> lock(_mutex);
+            if (_fd < 0 || !_session || _writeFailed) return WebSocketSendInfo(false);
+            if (!admitLocked(lock, frame.size(), closeNow))
+            {
+                lock.unlock();
+                if (closeNow) close(1008, "Send buffer full");
+                WebSocketSendInfo info(false, false, size, 0);
+                info.bufferFull = true;
+                return info;
+            }
+            if (_session->sharesFrames())
+                _out.append(frame);
+            else if (!_session->sendMessage(binary, frame.data() + headerSize, size, _out))
+                return WebSocketSendInfo(false);
+            writeOrBatchLocked();
+            failed = _writeFailed;
+        }
+        if (failed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+        return WebSocketSendInfo(true, false, size, size);
+    }
+
+    void Connection::flushBatched()
+    {
+        bool failed;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            _batched = false;
+            flushLocked();
+            updateInterestLocked();
+            failed = _writeFailed && _fd >= 0;
+        }
+        if (failed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+    }
+
+    bool Connection::admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow)
+    {
+        const size_t limit = _options.sendBufferLimit;
+        if (limit == 0) return true;
+        auto fits = [&] {
+            size_t buffered = _out.size() - _outOffset;
+            return buffered == 0 || buffered + bytes <= limit || _fd < 0 || _writeFailed;
+        };
+        if (fits()) return true;
+        if (_batched) flushLocked(); // our own batched bytes may just need a write
+        if (fits()) return true;
+        switch (_options.slowConsumerPolicy)
+        {
+            case 1: // block: wait for the loop to drain, never on the loop thread
+                if (!_loop.inLoopThread() && _options.sendTimeoutMs > 0)
+                {
+                    updateInterestLocked();
+                    auto deadline = std::chrono::steady_clock::now() +
+                                    std::chrono::milliseconds(_options.sendTimeoutMs);
+                    _drained.wait_until(lock, deadline, fits);
+                    if (_fd < 0 || _writeFailed || !_session) return false;
+                    if (fits()) return true;
+                }
+                return false;
+            case 2: closeNow = true; return false;
+            default: return false;
+        }
+    }
+
+    void Connection::writeOrBatchLocked()
+    {
+        if (sendBatchActive() && _out.size() - _outOffset < kBatchFlushBytes)
+        {
+            if (!_batched)
+            {
+                _batched = true;
+                sendBatchEnlist(shared_from_this());
+            }
+            return;
+        }
+        flushLocked();
+        updateInterestLocked();
     }
 
     WebSocketSendInfo Connection::sendControl(uint8_t opcode, const char* data, size_t size)
@@ -918,19 +1020,23 @@ namespace ix::detail
     {
         if (_fd < 0 || _writeFailed) return false;
         if (_tlsPending) return true; // nothing goes out before the TLS handshake
+        bool progressed = false;
         while (_outOffset < _out.size())
         {
             ssize_t n = writeSomeLocked(_out.data() + _outOffset, _out.size() - _outOffset);
             if (n > 0)
             {
                 _outOffset += static_cast<size_t>(n);
+                progressed = true;
                 continue;
             }
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
             _writeFailed = true;
+            _drained.notify_all();
             return false;
         }
+        if (progressed && _options.sendBufferLimit != 0) _drained.notify_all();
         if (_outOffset == _out.size())
         {
             _out.clear();

@@ -14,6 +14,7 @@
 #include "ws_session.h"
 #include "ixwebsocket/IXWebSocket.h"
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,6 +55,10 @@ namespace ix::detail
         // The owner acknowledges delivered events (acknowledge()); a protocol
         // failure then waits for the acknowledgements of the events before it.
         bool ackDeliveries = false;
+        // Slow consumers (see WebSocket::setSendBufferLimit); 0: no limit.
+        size_t sendBufferLimit = 0;
+        int slowConsumerPolicy = 0; // SlowConsumerPolicy: 0 drop, 1 block, 2 close
+        int sendTimeoutMs = 5000;
 
         // Client
         std::string urlText;
@@ -92,6 +97,11 @@ namespace ix::detail
 
         WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size);
         WebSocketSendInfo sendControl(uint8_t opcode, const char* data, size_t size);
+        // Writes a frame prepared once for many connections (broadcast); frames
+        // the payload itself when this session cannot share frames.
+        WebSocketSendInfo sendPrepared(const std::string& frame, size_t headerSize, bool binary);
+        // Writes what a send batch left queued (send_batch.cpp). Any thread.
+        void flushBatched();
         // Starts the closing handshake (Open), or cancels the attempt (handshake).
         void close(uint16_t code, const std::string& reason);
         // Drops the TCP connection without a closing handshake (Close 1006).
@@ -149,6 +159,11 @@ namespace ix::detail
         void commitPendingFailure();
 
         // Under _mutex
+        // Room for `bytes` more under the send-buffer limit, applying the slow
+        // consumer policy (may wait on _drained, or start a 1008 close).
+        bool admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow);
+        // After appending to _out: write now, or leave it to the thread's send batch.
+        void writeOrBatchLocked();
         bool flushLocked();
         ssize_t writeSomeLocked(const char* data, size_t size);
         void queueLocked(const std::string& bytes);
@@ -159,6 +174,8 @@ namespace ix::detail
         std::shared_ptr<ConnectionOwner> _owner; // reset when Done
 
         mutable std::mutex _mutex;
+        std::condition_variable _drained; // _out shrank (Block policy waits on it)
+        bool _batched = false;            // queued in a thread's send batch
         int _fd = -1;
         std::atomic<Phase> _phase {Phase::Resolving};
         std::string _out;          // bytes not yet written

@@ -1,4 +1,6 @@
 #include "web_socket_core.h"
+#include "send_batch.h"
+#include "frame_codec.h"
 
 #include "utf8.h"
 #include "ixwebsocket/IXExponentialBackoff.h"
@@ -64,6 +66,9 @@ namespace ix::detail
         o.autoPong = pongEnabled;
         o.maxMessageSize = maxMessageSize;
         o.ackDeliveries = ackDeliveries;
+        o.sendBufferLimit = sendBufferLimit;
+        o.slowConsumerPolicy = slowConsumerPolicy;
+        o.sendTimeoutMs = sendTimeoutMs;
         o.handshakeTimeoutMs = timeoutSecs * 1000;
         o.closeTimeoutMs = kCloseTimeoutMs;
         o.pingIntervalSecs = pingIntervalSecs;
@@ -598,6 +603,45 @@ namespace ix
     {
         if (auto conn = _core->connection()) conn->acknowledge(count);
     }
+
+    void WebSocket::setSendBufferLimit(size_t bytes, SlowConsumerPolicy policy, int sendTimeoutMs)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->sendBufferLimit = bytes;
+        _core->slowConsumerPolicy = static_cast<int>(policy);
+        _core->sendTimeoutMs = sendTimeoutMs;
+    }
+
+    size_t WebSocket::getSendBufferLimit() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->sendBufferLimit;
+    }
+
+    std::shared_ptr<const WebSocket::PreparedMessage> WebSocket::prepareMessage(const char* data, size_t size,
+                                                                                bool binary)
+    {
+        auto msg = std::make_shared<PreparedMessage>();
+        detail::appendFrame(msg->frame, binary ? detail::kBinary : detail::kText, true, false, data, size, false);
+        msg->payloadSize = size;
+        msg->binary = binary;
+        msg->headerSize = msg->frame.size() - size;
+        return msg;
+    }
+
+    WebSocketSendInfo WebSocket::sendPrepared(const PreparedMessage& message)
+    {
+        // Frames are unmasked: only the server side may share them.
+        if (!_core->isServerSide())
+            return _core->sendMessage(message.binary, message.frame.data() + message.headerSize,
+                                      message.payloadSize);
+        auto conn = _core->connection();
+        if (!conn) return WebSocketSendInfo(false);
+        return conn->sendPrepared(message.frame, message.headerSize, message.binary);
+    }
+
+    void WebSocket::beginSendBatch() { detail::sendBatchBegin(); }
+    void WebSocket::endSendBatch() { detail::sendBatchEnd(); }
 
     int WebSocket::getPingTimeout() const
     {

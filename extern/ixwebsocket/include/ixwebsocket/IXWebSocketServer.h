@@ -64,6 +64,9 @@ namespace ix
         // the Open event (upstream never answers one, defect 16).
         void setSubProtocols(const std::vector<std::string>& subprotocols);
         std::vector<std::string> getSubProtocols() const;
+        // Sends one message to every open connection, framed once; returns how
+        // many connections accepted it.
+        size_t broadcast(const std::string& data, bool binary = false);
 #endif
 
     private:
