@@ -153,6 +153,10 @@ namespace ix::detail
                 {
                     std::lock_guard<std::mutex> lock(_mutex);
                     _fd = fd;
+                    // Registered with EPOLLOUT (connect completion): recorded, so
+                    // the first updateInterestLocked() disarms it. Left armed, a
+                    // connected client socket woke the loop on every pass (a spin).
+                    _wantWrite = true;
                 }
                 _registered = true;
                 _wantWrite = true; // EPOLLOUT is armed until the connect completes
@@ -400,8 +404,12 @@ namespace ix::detail
                 if (ev.kind == SessionEvent::Kind::Pong) _pongReceived = true;
         }
         if (_options.ackDeliveries)
+        {
+            size_t delivered = 0;
             for (auto& ev : events)
-                if (ev.kind != SessionEvent::Kind::Close) ++_unacked;
+                if (ev.kind != SessionEvent::Kind::Close) ++delivered;
+            if (delivered) _unacked.fetch_add(delivered);
+        }
         if (closed && _phase == Phase::Open)
         {
             if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
@@ -417,7 +425,8 @@ namespace ix::detail
         // Synchronous callbacks have now answered; asynchronous ones acknowledge.
         if (pendingFailure && _phase == Phase::Open)
         {
-            if (_unacked == 0)
+            _awaitingAcks = true; // from now on acknowledge() wakes the loop
+            if (_unacked.load() == 0)
             {
                 commitPendingFailure();
             }
@@ -452,10 +461,16 @@ namespace ix::detail
 
     void Connection::acknowledge(size_t count)
     {
+        size_t current = _unacked.load();
+        while (!_unacked.compare_exchange_weak(current, current - std::min(count, current)))
+        {
+        }
+        // Only a held-back failure waits for acknowledgements: the common case
+        // costs no loop wake-up (one per callback batch otherwise).
+        if (!_awaitingAcks.load()) return;
         auto self = shared_from_this();
-        _loop.dispatch([self, count] {
-            self->_unacked -= std::min(count, self->_unacked);
-            if (self->_unacked == 0 && self->_failureTimer) self->commitPendingFailure();
+        _loop.dispatch([self] {
+            if (self->_unacked.load() == 0 && self->_failureTimer) self->commitPendingFailure();
         });
     }
 

@@ -202,7 +202,10 @@ namespace ix::detail
         std::string _closeReason;
         bool _pongReceived = true;
         uint64_t _heartbeatCount = 0;
-        size_t _unacked = 0;         // delivered, not yet acknowledged (loop thread)
+        // Delivered, not yet acknowledged. Atomic so that acknowledge() needs no
+        // loop wake-up unless a failure is waiting for it (_awaitingAcks).
+        std::atomic<size_t> _unacked {0};
+        std::atomic<bool> _awaitingAcks {false};
         EventLoop::TimerId _failureTimer = 0;
     };
 } // namespace ix::detail
