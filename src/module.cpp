@@ -41,8 +41,15 @@ namespace ixws
             case EventKind::Ping:
             case EventKind::Pong:
             case EventKind::Fragment:
-                // msg->str is engine storage that dies with the callback: copy once.
-                ev.payload.assign(msg->str.data(), msg->str.size());
+#ifdef IXWS_ENGINE_EXTENSIONS
+                // The bundled engine lets us take the payload: no copy here, the
+                // only one is into the Python object.
+                if (msg->movablePayload)
+                    ev.payload.swap(*msg->movablePayload);
+                else
+#endif
+                    // msg->str is engine storage that dies with the callback: copy once.
+                    ev.payload.assign(msg->str.data(), msg->str.size());
                 ev.binary = msg->binary;
                 ev.wireSize = msg->wireSize;
                 ev.decompressionError = msg->errorInfo.decompressionError;

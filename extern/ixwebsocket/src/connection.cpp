@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@ namespace ix::detail
     {
         // One read buffer per loop thread: idle connections cost no buffer memory.
         constexpr size_t kReadBufferSize = 256 * 1024;
+        // Messages at least this large skip _out when nothing is queued.
+        constexpr size_t kDirectWriteBytes = 64 * 1024;
         thread_local std::unique_ptr<char[]> tReadBuffer;
 
         char* readBuffer()
@@ -844,8 +847,16 @@ namespace ix::detail
                 info.bufferFull = true;
                 return info;
             }
-            if (!_session->sendMessage(binary, data, size, _out)) return WebSocketSendInfo(false);
-            writeOrBatchLocked();
+            if (size >= kDirectWriteBytes && _outOffset == _out.size() && !_batched &&
+                _options.role == Role::Server && _session->sharesFrames())
+            {
+                writeDirectLocked(binary, data, size);
+            }
+            else
+            {
+                if (!_session->sendMessage(binary, data, size, _out)) return WebSocketSendInfo(false);
+                writeOrBatchLocked();
+            }
             failed = _writeFailed;
         }
         if (failed)
@@ -931,6 +942,34 @@ namespace ix::detail
             case 2: closeNow = true; return false;
             default: return false;
         }
+    }
+
+    void Connection::writeDirectLocked(bool binary, const char* data, size_t size)
+    {
+        // Large message, nothing queued: write header and payload straight from
+        // the caller's buffer (one sendmsg, no copy into _out); queue the rest.
+        uint8_t header[kMaxFrameHeaderSize];
+        const size_t headerLength = writeFrameHeader(header, true, false, binary ? kBinary : kText, size, nullptr);
+        iovec iov[2] = {{header, headerLength}, {const_cast<char*>(data), size}};
+        msghdr msg {};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 2;
+        ssize_t n;
+        do
+            n = ::sendmsg(_fd, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        size_t written = n > 0 ? static_cast<size_t>(n) : 0;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        {
+            _writeFailed = true;
+            _drained.notify_all();
+            return;
+        }
+        if (written < headerLength)
+            _out.append(reinterpret_cast<const char*>(header) + written, headerLength - written);
+        const size_t payloadWritten = written > headerLength ? written - headerLength : 0;
+        if (payloadWritten < size) _out.append(data + payloadWritten, size - payloadWritten);
+        updateInterestLocked();
     }
 
     void Connection::writeOrBatchLocked()

@@ -164,6 +164,7 @@ namespace ix::detail
         bool admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow);
         // After appending to _out: write now, or leave it to the thread's send batch.
         void writeOrBatchLocked();
+        void writeDirectLocked(bool binary, const char* data, size_t size);
         bool flushLocked();
         ssize_t writeSomeLocked(const char* data, size_t size);
         void queueLocked(const std::string& bytes);

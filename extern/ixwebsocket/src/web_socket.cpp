@@ -42,7 +42,7 @@ namespace ix::detail
 
     void WebSocketCore::deliver(WebSocketMessageType type, const std::string& data, size_t wireSize,
                                 WebSocketErrorInfo error, WebSocketOpenInfo open, WebSocketCloseInfo close,
-                                bool binary)
+                                bool binary, std::string* movable)
     {
         auto cb = std::atomic_load(&_callback);
         if (!cb) return; // upstream crashes here (defect 25)
@@ -53,6 +53,7 @@ namespace ix::detail
         }
         WebSocketMessagePtr msg(new WebSocketMessage(type, data, wireSize, std::move(error), std::move(open),
                                                      std::move(close), binary));
+        msg->movablePayload = movable;
         (*cb)(msg);
     }
 
@@ -318,7 +319,7 @@ namespace ix::detail
             {
                 case SessionEvent::Kind::Message:
                     deliver(WebSocketMessageType::Message, ev.data, ev.wireSize, WebSocketErrorInfo(),
-                            WebSocketOpenInfo(), WebSocketCloseInfo(), ev.binary);
+                            WebSocketOpenInfo(), WebSocketCloseInfo(), ev.binary, &ev.data);
                     break;
                 case SessionEvent::Kind::Fragment:
                     deliver(WebSocketMessageType::Fragment, kEmpty, ev.wireSize, WebSocketErrorInfo(),

@@ -78,7 +78,7 @@ namespace ix::detail
         void attempt(int timeoutSecs, bool synchronous);
         void deliver(WebSocketMessageType type, const std::string& data, size_t wireSize,
                      WebSocketErrorInfo error, WebSocketOpenInfo open, WebSocketCloseInfo close,
-                     bool binary);
+                     bool binary, std::string* movable = nullptr);
         ConnectionOptions buildOptions(int timeoutSecs, std::string& error);
 
         EventLoop& _loop;
