@@ -305,7 +305,7 @@ def wsclient_client(scenario: str, url: str, p: dict) -> dict:
 # ------------------------------------------------------------------ picows
 def picows_client(scenario: str, url: str, p: dict) -> dict:
     import uvloop
-    from picows import WSListener, WSMsgType, ws_connect
+    from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
     if scenario == "deflate":
         sys.exit("picows has no permessage-deflate")
@@ -320,7 +320,7 @@ def picows_client(scenario: str, url: str, p: dict) -> dict:
                 while remaining[0] > 0:
                     remaining[0] -= 1
                     transport, _ = await ws_connect(WSListener, url, websocket_handshake_timeout=30)
-                    transport.send_close()
+                    transport.send_close(WSCloseCode.OK)
                     transport.disconnect()
                     await transport.wait_disconnected()
 
@@ -405,7 +405,7 @@ def picows_client(scenario: str, url: str, p: dict) -> dict:
                 transport.send(mtype, data)
         await asyncio.wait_for(finished, 600)
         elapsed = perf() - t0
-        transport.send_close()
+        transport.send_close(WSCloseCode.OK)
         transport.disconnect()
         return summary(n, elapsed, lat if scenario == "pingpong" else None,
                        p.get("size") if scenario == "large" else None)

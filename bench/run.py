@@ -97,10 +97,14 @@ class Server:
         args = [PY, os.path.join(HERE, "bench_server.py"), lib, str(self.port)]
         if deflate:
             args.append("--deflate")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stderr to a file: a chatty server must never block on a full pipe.
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.err, text=True)
         line = self.proc.stdout.readline()
         if "READY" not in line:
-            err = self.proc.stderr.read()
+            self.proc.wait(10)
+            self.err.seek(0)
+            err = self.err.read()
             raise RuntimeError(f"{lib} server did not start: {line!r} {err[-2000:]}")
 
     @property
@@ -114,6 +118,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.err.close()
 
 
 def run_client(lib: str, scenario: str, url: str, params: dict, timeout: float = 600) -> dict:
@@ -149,8 +154,8 @@ def idle_run(server_lib: str, conns: int) -> dict:
         base = proc_status(srv.proc.pid)
         args = [PY, os.path.join(HERE, "bench_client.py"), FIXED, "idle", srv.url,
                 json.dumps({"conns": conns})]
-        cli = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+        err = tempfile.TemporaryFile(mode="w+")
+        cli = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
         held = 0
         line = cli.stdout.readline()
         if line.startswith("HELD"):
@@ -163,7 +168,8 @@ def idle_run(server_lib: str, conns: int) -> dict:
         except subprocess.TimeoutExpired:
             cli.kill()
         if held == 0:
-            raise RuntimeError(f"idle client failed: {cli.stderr.read()[-1500:]}")
+            err.seek(0)
+            raise RuntimeError(f"idle client failed: {err.read()[-1500:]}")
         return {"kb_per_conn": (loaded["VmRSS"] - base["VmRSS"]) / held, "held": held,
                 "all_held": held == conns, "threads_before": base.get("Threads"),
                 "threads_after": loaded.get("Threads"), "rss_kb": loaded["VmRSS"]}
@@ -287,7 +293,7 @@ def leak_check(quick: bool) -> dict:
     t.start()
     try:
         cli = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        holder["client"] = cli.pid
+        holder["client"] = cli.pid  # communicate() reads both pipes
         out, err = cli.communicate(timeout=900)
     finally:
         stop.set()
