@@ -50,7 +50,7 @@ SCENARIOS = {
            {"n": 200, "size": 1024, "conns": [100, 1000]}, "rate", "deliveries/s"),
     "S5": ("handshakes, open+close, 10 concurrent", "handshakes", {"n": 2000, "concurrency": 10},
            {"n": 300, "concurrency": 10}, "rate", "connections/s"),
-    "S6": ("idle connections", "idle", {"conns": [1000, 5000, 10000]}, {"conns": [1000]},
+    "S6": ("idle connections", "idle", {"conns": [1000, 5000, 10000]}, {"conns": [1000, 10000]},
            "kb_per_conn", "KB RSS per connection"),
     "S7": ("permessage-deflate, 64 KiB JSON-like text", "deflate", {"n": 2000, "size": 65536},
            {"n": 300, "size": 65536}, "rate", "msgs/s"),
@@ -281,7 +281,7 @@ def leak_check(quick: bool) -> dict:
     holder = {}
 
     def sampler():
-        while not stop.wait(0.25):
+        while not stop.wait(0.1):
             pid = holder.get("client")
             s = proc_status(srv.proc.pid)
             c = proc_status(pid) if pid else {}

@@ -148,10 +148,11 @@ class Server(_dispatch.Endpoint):
         a connection over its sendBufferLimit adds "reason": "send buffer full".
         Sending to several connections frames the message once in the engine.
         """
-        core = self._live_core()
-        if clients is not None:
+        if self._closed:
+            raise RuntimeError("this ixws.Server is closed")
+        if clients is not None and clients.__class__ is not list:
             clients = list(clients)
-        return core.send(data, clients)
+        return self._core.send(data, clients)
 
     def ping(self, data: Data = b"", clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
         """Sends a ping (payload up to 125 bytes) to all or some clients."""
