@@ -61,8 +61,9 @@ def main() -> None:
         stats.update(batches=0, events=0)
         mon = None
         if perf:
-            mon = subprocess.Popen([perf, "stat", "-x,", "-e", ",".join(COUNTERS), "-p", str(os.getpid())],
+            mon = subprocess.Popen([perf, "stat", "--no-inherit", "-x,", "-e", ",".join(COUNTERS), "-p", str(os.getpid())],
                                    stderr=subprocess.PIPE, text=True)
+            threading.Event().wait(1.0)  # perf needs a moment to attach to every thread
         res = subprocess.run([sys.executable, os.path.join(HERE, "bench_client.py"), "picows", scen, url,
                               json.dumps(params)], capture_output=True, text=True)
         counts = {}

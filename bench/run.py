@@ -177,24 +177,25 @@ def idle_run(server_lib: str, conns: int) -> dict:
         srv.stop()
 
 
-def floor_runs(quick: bool, runs: int) -> dict:
+def compile_floor() -> str:
     exe = os.path.join(tempfile.gettempdir(), f"ixws-floor-{os.getpid()}")
     subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "floor.c")], check=True)
+    return exe
+
+
+def floor_once(exe: str, quick: bool) -> dict:
+    """One raw-TCP run of the S1 and S3 shapes (taken in every round, like the cells)."""
     n1 = SCENARIOS["S1"][3 if quick else 2]["n"]
     n3 = SCENARIOS["S3"][3 if quick else 2]["n"]
-    out = {"S1": [], "S3": []}
-    try:
-        for _ in range(runs):
-            r = subprocess.run([exe, "pingpong", str(n1), "32"], capture_output=True, text=True, check=True)
-            out["S1"].append(json.loads(r.stdout))
-            r = subprocess.run([exe, "echo", str(n3), str(1 << 20)], capture_output=True, text=True,
-                               check=True)
-            out["S3"].append(json.loads(r.stdout))
-    finally:
-        os.unlink(exe)
-    return {"S1": summarize([x["rtt_per_s"] for x in out["S1"]]),
-            "S1_p50_us": statistics.median(x["p50_us"] for x in out["S1"]),
-            "S3": summarize([x["mb_per_s"] for x in out["S3"]])}
+    r1 = subprocess.run([exe, "pingpong", str(n1), "32"], capture_output=True, text=True, check=True)
+    r3 = subprocess.run([exe, "echo", str(n3), str(1 << 20)], capture_output=True, text=True, check=True)
+    return {"S1": json.loads(r1.stdout), "S3": json.loads(r3.stdout)}
+
+
+def floor_summary(rounds: list) -> dict:
+    return {"S1": summarize([x["S1"]["rtt_per_s"] for x in rounds]),
+            "S1_p50_us": statistics.median(x["S1"]["p50_us"] for x in rounds),
+            "S3": summarize([x["S3"]["mb_per_s"] for x in rounds])}
 
 
 def summarize(values):
@@ -462,13 +463,14 @@ def main() -> None:
     raw = {i: [] for i in range(len(cells))}
     errors = {}
     t_start = time.time()
-    floor = None
-    if any(s in sids for s in ("S1", "S3")):
-        floor = floor_runs(args.quick, args.runs)
-        print(f"floor: {json.dumps(floor)}", flush=True)
+    floor_exe = compile_floor() if any(s in sids for s in ("S1", "S3")) else None
+    floor_rounds = []
     cache = {}
     for r in range(args.runs):
         cache.clear()
+        if floor_exe:
+            floor_rounds.append(floor_once(floor_exe, args.quick))
+            print(f"[run {r + 1}] floor {json.dumps(floor_rounds[-1])}", flush=True)
         for i, (sid, label, role, srv, cli, params) in enumerate(cells):
             key = (label, srv, cli)
             if key in cache:  # e.g. picows/picows appears as server, client and self
@@ -511,8 +513,9 @@ def main() -> None:
                     c["ratio"] = c["summary"]["median"] / d["summary"]["median"]
     results = {"mode": "quick" if args.quick else "full", "runs": args.runs,
                "machine": machine_info(libs), "cells": out_cells, "notes": notes}
-    if floor:
-        results["floor"] = floor
+    if floor_exe:
+        os.unlink(floor_exe)
+        results["floor"] = floor_summary(floor_rounds)
     if not args.no_leak and "ixws" in libs:
         results["leak"] = leak_check(args.quick)
         print(f"leak: {json.dumps(results['leak'])}", flush=True)
