@@ -156,10 +156,6 @@ namespace ix::detail
                 {
                     std::lock_guard<std::mutex> lock(_mutex);
                     _fd = fd;
-                    // Registered with EPOLLOUT (connect completion): recorded, so
-                    // the first updateInterestLocked() disarms it. Left armed, a
-                    // connected client socket woke the loop on every pass (a spin).
-                    _wantWrite = true;
                 }
                 _registered = true;
                 _wantWrite = true; // EPOLLOUT is armed until the connect completes
@@ -847,8 +843,8 @@ namespace ix::detail
                 info.bufferFull = true;
                 return info;
             }
-            if (size >= kDirectWriteBytes && _outOffset == _out.size() && !_batched &&
-                _options.role == Role::Server && _session->sharesFrames())
+            if (size >= kDirectWriteBytes && _outOffset == _out.size() && !_batched && !_tls &&
+                !_tlsPending && _options.role == Role::Server && _session->sharesFrames())
             {
                 writeDirectLocked(binary, data, size);
             }
