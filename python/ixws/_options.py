@@ -10,6 +10,7 @@ both ways is an error. Bad options fail at construction, naming the key:
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -32,6 +33,7 @@ _UINT32_MAX = 2**32 - 1
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
+@functools.lru_cache(maxsize=512)
 def camel_to_snake(name: str) -> str:
     """maxConnections -> max_connections."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
