@@ -53,6 +53,9 @@ namespace ixws
     py::object decodeText(const std::string& s);
 
     py::dict sendInfoToDict(const ix::WebSocketSendInfo& info);
+    // {"client" (when given), "success", "compressionError", "payloadSize",
+    //  "wireSize"} plus "reason": "send buffer full" when the buffer limit refused it.
+    py::dict sendResultDict(const ix::WebSocketSendInfo& info, const int64_t* client);
 
     // Converts the Python-side TLS dict (keys: certFile, keyFile, caFile, ciphers,
     // tls, disable_hostname_validation) into engine options.

@@ -219,6 +219,16 @@ namespace ixws
 
             size_t bufferedAmount() { return _ws->bufferedAmount(); }
 
+            void setSendBufferLimit(size_t bytes, int policy, int timeoutMs)
+            {
+#ifdef IXWS_ENGINE_EXTENSIONS
+                _ws->setSendBufferLimit(bytes, static_cast<ix::SlowConsumerPolicy>(policy), timeoutMs);
+#else
+                (void) policy, (void) timeoutMs;
+                if (bytes != 0) throw py::value_error("sendBufferLimit needs the bundled engine (extension not available)");
+#endif
+            }
+
             bool started() const { return _started.load(); }
 
         private:
@@ -276,6 +286,8 @@ namespace ixws
             .def("send", &ClientCore::send, py::arg("data"), py::arg("compress") = true)
             .def("ping", &ClientCore::ping, py::arg("data") = py::bytes())
             .def("ready_state", &ClientCore::readyState)
-            .def("buffered_amount", &ClientCore::bufferedAmount);
+            .def("buffered_amount", &ClientCore::bufferedAmount)
+            .def("set_send_buffer_limit", &ClientCore::setSendBufferLimit, py::arg("bytes"), py::arg("policy") = 0,
+                 py::arg("timeout_ms") = 5000);
     }
 } // namespace ixws

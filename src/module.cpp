@@ -41,8 +41,15 @@ namespace ixws
             case EventKind::Ping:
             case EventKind::Pong:
             case EventKind::Fragment:
-                // msg->str is engine storage that dies with the callback: copy once.
-                ev.payload.assign(msg->str.data(), msg->str.size());
+#ifdef IXWS_ENGINE_EXTENSIONS
+                // The bundled engine lets us take the payload: no copy here, the
+                // only one is into the Python object.
+                if (msg->movablePayload)
+                    ev.payload.swap(*msg->movablePayload);
+                else
+#endif
+                    // msg->str is engine storage that dies with the callback: copy once.
+                    ev.payload.assign(msg->str.data(), msg->str.size());
                 ev.binary = msg->binary;
                 ev.wireSize = msg->wireSize;
                 ev.decompressionError = msg->errorInfo.decompressionError;
@@ -133,15 +140,48 @@ namespace ixws
         return py::reinterpret_steal<py::object>(o);
     }
 
-    py::dict sendInfoToDict(const ix::WebSocketSendInfo& info)
+    namespace
+    {
+        // Interned result keys, created once (the GIL is held when used).
+        PyObject* g_keys[6] = {};
+        enum { kClient, kSuccess, kCompressionError, kPayloadSize, kWireSize, kReason };
+
+        void initResultKeys()
+        {
+            static const char* names[6] = {"client", "success", "compressionError", "payloadSize", "wireSize",
+                                           "reason"};
+            for (int i = 0; i < 6; ++i)
+                if (g_keys[i] == nullptr && (g_keys[i] = PyUnicode_InternFromString(names[i])) == nullptr)
+                    throw py::error_already_set();
+        }
+
+        void setItem(PyObject* d, int key, PyObject* value)
+        {
+            if (value == nullptr || PyDict_SetItem(d, g_keys[key], value) != 0)
+            {
+                Py_XDECREF(value);
+                throw py::error_already_set();
+            }
+            Py_DECREF(value);
+        }
+    } // namespace
+
+    py::dict sendResultDict(const ix::WebSocketSendInfo& info, const int64_t* client)
     {
         py::dict d;
-        d["success"] = py::bool_(info.success);
-        d["compressionError"] = py::bool_(info.compressionError);
-        d["payloadSize"] = py::int_(info.payloadSize);
-        d["wireSize"] = py::int_(info.wireSize);
+        PyObject* o = d.ptr();
+        if (client) setItem(o, kClient, PyLong_FromLongLong(*client));
+        setItem(o, kSuccess, PyBool_FromLong(info.success));
+        setItem(o, kCompressionError, PyBool_FromLong(info.compressionError));
+        setItem(o, kPayloadSize, PyLong_FromSize_t(info.payloadSize));
+        setItem(o, kWireSize, PyLong_FromSize_t(info.wireSize));
+#ifdef IXWS_ENGINE_EXTENSIONS
+        if (info.bufferFull) setItem(o, kReason, PyUnicode_FromString("send buffer full"));
+#endif
         return d;
     }
+
+    py::dict sendInfoToDict(const ix::WebSocketSendInfo& info) { return sendResultDict(info, nullptr); }
 
     ix::SocketTLSOptions tlsOptionsFromDict(const py::dict& d)
     {
@@ -283,9 +323,17 @@ namespace ixws
             std::deque<Event> batch;
             {
                 py::gil_scoped_release release;
+#ifdef IXWS_ENGINE_EXTENSIONS
+                // Replies sent by the callbacks of the previous batch go out now,
+                // one write per connection, before their deliveries are acknowledged.
+                ix::WebSocket::endSendBatch();
+#endif
                 acknowledgePrevious();
                 batch = globalQueue().takeAll(timeoutSeconds);
                 rememberAcks(batch);
+#ifdef IXWS_ENGINE_EXTENSIONS
+                if (!batch.empty()) ix::WebSocket::beginSendBatch();
+#endif
             }
             py::list out(batch.size());
             size_t i = 0;
@@ -321,10 +369,17 @@ PYBIND11_MODULE(_ixws, m)
     m.doc() = "ixws engine binding: WebSocket server/client cores and the process-wide event queue";
 
     ixws::initTypeNames();
+    ixws::initResultKeys();
 
     m.def("next_events", &ixws::nextEvents, py::arg("timeout_seconds") = -1.0,
           "Wait (GIL released) up to timeout_seconds (< 0: forever) for engine events or a "
           "wake(), and return every queued event as a list of tuples.");
+    m.def("flush_sends", [] {
+#ifdef IXWS_ENGINE_EXTENSIONS
+        py::gil_scoped_release nogil;
+        ix::WebSocket::endSendBatch();
+#endif
+    }, "Write what the calling thread's send batch holds (the dispatcher batches the sends of its callbacks).");
     m.def("wake", [] { ixws::globalQueue().wake(); },
           "Make a waiting (or the next) next_events() call return at once.");
     m.def("pending_events", [] { return ixws::globalQueue().size(); },

@@ -307,11 +307,22 @@ namespace ixws
                 if (_hasTls) server->setTLSOptions(_tls);
 
                 auto registry = _registry;
+                const size_t bufferLimit = _sendBufferLimit;
+                const int slowPolicy = _slowConsumer;
+                const int sendTimeoutMs = _sendTimeoutMs;
                 server->setOnConnectionCallback(
-                    [registry](std::weak_ptr<ix::WebSocket> weak, std::shared_ptr<ix::ConnectionState>) {
+                    [registry, bufferLimit, slowPolicy, sendTimeoutMs](std::weak_ptr<ix::WebSocket> weak,
+                                                                       std::shared_ptr<ix::ConnectionState>) {
                         auto ws = weak.lock();
                         if (!ws) return;
                         auto slot = std::make_shared<std::atomic<int64_t>>(0);
+#ifdef IXWS_ENGINE_EXTENSIONS
+                        if (bufferLimit != 0)
+                            ws->setSendBufferLimit(bufferLimit, static_cast<ix::SlowConsumerPolicy>(slowPolicy),
+                                                   sendTimeoutMs);
+#else
+                        (void) bufferLimit, (void) slowPolicy, (void) sendTimeoutMs;
+#endif
 #ifdef IXWS_ENGINE_EXTENSIONS
                         // Python handles events on another thread: let the engine
                         // wait for our acknowledgements before failing a connection.
@@ -397,6 +408,32 @@ namespace ixws
 
             std::vector<int64_t> clients() { return _registry->ids(); }
 
+            // Slow consumers (engine extension): applies to connections accepted
+            // after the next start(). policy: 0 drop, 1 block, 2 close.
+            void setSendBufferLimit(size_t bytes, int policy, int timeoutMs)
+            {
+#ifndef IXWS_ENGINE_EXTENSIONS
+                if (bytes != 0) throw py::value_error("sendBufferLimit needs the bundled engine (extension not available)");
+#endif
+                _sendBufferLimit = bytes;
+                _slowConsumer = policy;
+                _sendTimeoutMs = timeoutMs;
+            }
+
+            // Bytes queued for a connection and not yet written (None: no such id).
+            py::object bufferedAmount(int64_t id)
+            {
+                auto ws = _registry->find(id);
+                if (!ws) return py::none();
+                size_t n;
+                {
+                    py::gil_scoped_release nogil;
+                    n = ws->bufferedAmount();
+                    ws.reset();
+                }
+                return py::int_(n);
+            }
+
             using Targets = std::vector<std::pair<int64_t, std::shared_ptr<ix::WebSocket>>>;
 
             Targets targets(const py::object& clients)
@@ -424,19 +461,39 @@ namespace ixws
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
                 {
                     py::gil_scoped_release nogil;
-                    ix::IXWebSocketSendData view(payload.data(), payload.size());
-                    for (size_t i = 0; i < tg.size(); ++i)
-                    {
-                        auto& ws = tg[i].second;
-                        if (!ws) continue;
 #ifdef IXWS_ENGINE_EXTENSIONS
-                        results[i] = ws->sendMessage(view, payload.binary(), compress);
-#else
-                        results[i] = payload.binary() ? ws->sendBinary(view) : ws->sendUtf8Text(view);
+                    if (tg.size() > 1 && compress)
+                    {
+                        // Broadcast: frame once, write the same bytes to every
+                        // connection (a str is valid UTF-8 by construction);
+                        // connections with deflate compress it themselves.
+                        auto prepared = ix::WebSocket::prepareMessage(payload.data(), payload.size(),
+                                                                      payload.binary());
+                        for (size_t i = 0; i < tg.size(); ++i)
+                        {
+                            auto& ws = tg[i].second;
+                            if (!ws) continue;
+                            results[i] = ws->sendPrepared(*prepared);
+                            ws.reset(); // without the GIL: a last reference may block
+                        }
+                    }
+                    else
 #endif
-                        // Drop our reference here, without the GIL: if it was the
-                        // last one, the WebSocket destructor may block.
-                        ws.reset();
+                    {
+                        ix::IXWebSocketSendData view(payload.data(), payload.size());
+                        for (size_t i = 0; i < tg.size(); ++i)
+                        {
+                            auto& ws = tg[i].second;
+                            if (!ws) continue;
+#ifdef IXWS_ENGINE_EXTENSIONS
+                            results[i] = ws->sendMessage(view, payload.binary(), compress);
+#else
+                            results[i] = payload.binary() ? ws->sendBinary(view) : ws->sendUtf8Text(view);
+#endif
+                            // Drop our reference here, without the GIL: if it was the
+                            // last one, the WebSocket destructor may block.
+                            ws.reset();
+                        }
                     }
                 }
                 return resultList(tg, results);
@@ -481,12 +538,7 @@ namespace ixws
                 py::list out(tg.size());
                 for (size_t i = 0; i < tg.size(); ++i)
                 {
-                    py::dict d;
-                    d["client"] = py::int_(tg[i].first);
-                    d["success"] = py::bool_(results[i].success);
-                    d["compressionError"] = py::bool_(results[i].compressionError);
-                    d["payloadSize"] = py::int_(results[i].payloadSize);
-                    d["wireSize"] = py::int_(results[i].wireSize);
+                    py::dict d = sendResultDict(results[i], &tg[i].first);
                     PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), d.release().ptr());
                 }
                 return out;
@@ -515,6 +567,9 @@ namespace ixws
             bool _hasTls = false;
             ix::SocketTLSOptions _tls;
             int _family = AF_INET;
+            size_t _sendBufferLimit = 0;
+            int _slowConsumer = 0;
+            int _sendTimeoutMs = 5000;
         };
     } // namespace
 
@@ -535,6 +590,9 @@ namespace ixws
             .def("start", &ServerCore::start)
             .def("stop", &ServerCore::stop)
             .def("clients", &ServerCore::clients)
+            .def("set_send_buffer_limit", &ServerCore::setSendBufferLimit, py::arg("bytes"), py::arg("policy") = 0,
+                 py::arg("timeout_ms") = 5000)
+            .def("buffered_amount", &ServerCore::bufferedAmount, py::arg("client"))
             .def("send", &ServerCore::send, py::arg("data"), py::arg("clients") = py::none(),
                  py::arg("compress") = true)
             .def("ping", &ServerCore::ping, py::arg("data"), py::arg("clients") = py::none())

@@ -687,3 +687,30 @@ def test_window_bits_are_per_role(echo_server):
         assert inflate(frame.payload, 9) == data  # a 9-bit inflater can read the echo
     finally:
         conn.close()
+
+
+@pytest.mark.engine_extension
+def test_broadcast_to_mixed_deflate_and_plain_clients(make_client):
+    """A broadcast is framed once for plain connections; connections with deflate
+    compress it themselves (a shared uncompressed frame must never reach them)."""
+    srec = Recorder()
+    server = ixws.Server({"port": 0, "host": HOST, "method": srec})
+    try:
+        assert server.start()["success"]
+        url = f"ws://{HOST}:{server.config['port']}/"
+        deflated, drec = make_client(url, perMessageDeflate={"enabled": True})
+        plain, prec = make_client(url, disablePerMessageDeflate=True)
+        for client in (deflated, plain):
+            assert client.start(timeout=10)["success"]
+        srec.wait_for("open", count=2)
+        payload = json_text(20000)
+        results = server.send(payload)
+        assert len(results) == 2 and all(r["success"] for r in results)
+        wire = sorted(r["wireSize"] for r in results)
+        assert wire[0] < len(payload.encode()) == wire[1]
+        for rec in (drec, prec):
+            assert rec.wait_for("message", timeout=10)[0].data == payload
+        assert drec.of("message")[0].wireSize < len(payload.encode())
+        assert prec.of("message")[0].wireSize == len(payload.encode())
+    finally:
+        server.close()

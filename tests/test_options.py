@@ -182,6 +182,7 @@ def _valid_server_value(key):
         "disablePerMessageDeflate": True, "maxMessageSize": 1024,
         "tls": {"certFile": __file__, "keyFile": __file__, "caFile": "NONE"},
         "subprotocols": ["chat"], "onHandshake": print,
+        "sendBufferLimit": 65536, "onSlowConsumer": "block", "sendTimeout": 2.5,
     }[key]
 
 
@@ -194,6 +195,7 @@ def _valid_client_value(key):
         "subprotocols": ["chat"], "handshakeTimeout": 5,
         "minWaitBetweenReconnectionRetries": 2, "maxWaitBetweenReconnectionRetries": 30,
         "tls": {"caFile": "NONE"}, "maxMessageSize": 1024,
+        "sendBufferLimit": 65536, "onSlowConsumer": "close", "sendTimeout": 1,
     }[key]
 
 

@@ -63,6 +63,9 @@ class Client(_dispatch.Endpoint):
             max_message_size=config.get("maxMessageSize", 0),
             tls=core_tls,
         )
+        slow = _options.slow_consumer_args(config)
+        if slow is not None:
+            self._core.set_send_buffer_limit(*slow)
         self._closed = False
         _dispatch.register(self)
         self._finalizer = weakref.finalize(self, _release, self._core, ref)

@@ -64,6 +64,7 @@ def _run() -> None:
             if obj is not None:
                 obj._deliver(item)
             del obj
+    _ixws.flush_sends()
 
 
 def _ensure_thread() -> None:

@@ -85,6 +85,8 @@ class Event:
     @classmethod
     def _from_engine(cls, t: Tuple[Any, ...], server: int, window: Any, process: Any) -> "Event":
         """Builds an Event from a tuple of _ixws.next_events() (see src/module.cpp)."""
+        # Only the attributes of this type are stored; the others read as None
+        # through __getattr__ (fewer stores per event on the hot path).
         ev = cls.__new__(cls)
         kind = t[0]
         ev.type = kind
@@ -92,11 +94,6 @@ class Event:
         ev.client = t[2]
         ev.window = window
         ev.process = process
-        ev._context = None
-        ev.data = ev.binary = ev.wireSize = ev.decompressionError = None
-        ev.uri = ev.headers = ev.protocol = None
-        ev.code = ev.reason = ev.remote = None
-        ev.http_status = ev.wait_time = ev.retries = None
         if kind in _DATA_TYPES:
             ev.data, ev.binary, ev.wireSize, ev.decompressionError = t[3], t[4], t[5], t[6]
         elif kind == "open":
@@ -106,6 +103,12 @@ class Event:
         elif kind == "error":
             ev.reason, ev.http_status, ev.wait_time, ev.retries, ev.decompressionError = t[3:8]
         return ev
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for slots never set: attributes that do not apply are None.
+        if name in _SLOTS:
+            return None
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def context(self) -> Dict[str, Any]:
@@ -145,3 +148,6 @@ class Event:
         else:
             detail = f" reason={self.reason!r}"
         return f"<ixws.Event {self.type} server={self.server} client={self.client}{detail}>"
+
+
+_SLOTS = frozenset(Event.__slots__)

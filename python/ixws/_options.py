@@ -10,6 +10,7 @@ both ways is an error. Bad options fail at construction, naming the key:
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -32,6 +33,7 @@ _UINT32_MAX = 2**32 - 1
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
+@functools.lru_cache(maxsize=512)
 def camel_to_snake(name: str) -> str:
     """maxConnections -> max_connections."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -291,6 +293,33 @@ def _interval(key: str, value: Any) -> int:
     return _check_int(key, value, -1)
 
 
+SLOW_CONSUMER_POLICIES = ("drop", "block", "close")
+
+
+def _slow_consumer(key: str, value: Any) -> str:
+    _check_str(key, value)
+    if value not in SLOW_CONSUMER_POLICIES:
+        raise ValueError(f"option {key!r} must be one of {', '.join(map(repr, SLOW_CONSUMER_POLICIES))}, "
+                         f"got {value!r}")
+    return value
+
+
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"option {key!r} must be a number of seconds, not {_type_name(value)}")
+    if not value > 0 or value > 86400:
+        raise ValueError(f"option {key!r} must be > 0 and <= 86400 seconds, got {value!r}")
+    return value
+
+
+def slow_consumer_args(config: Mapping[str, Any]) -> Optional[Tuple[int, int, int]]:
+    """(limit bytes, policy index, timeout ms) for the core, or None when not set."""
+    if not config.get("sendBufferLimit"):
+        return None
+    policy = SLOW_CONSUMER_POLICIES.index(config.get("onSlowConsumer", "drop"))
+    return config["sendBufferLimit"], policy, int(config.get("sendTimeout", 5) * 1000)
+
+
 def _uint32(key: str, value: Any) -> int:
     return _check_int(key, value, 0, _UINT32_MAX)
 
@@ -319,6 +348,9 @@ SERVER_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
     "tls": (_check_tls, _MISSING),
     "subprotocols": (_check_subprotocols, _MISSING),
     "onHandshake": (_check_callable_or_name, _MISSING),
+    "sendBufferLimit": (_nonneg, _MISSING),
+    "onSlowConsumer": (_slow_consumer, _MISSING),
+    "sendTimeout": (_seconds, _MISSING),
 }
 
 CLIENT_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
@@ -341,6 +373,9 @@ CLIENT_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
     "maxWaitBetweenReconnectionRetries": (_uint32, _MISSING),
     "tls": (_check_tls, _MISSING),
     "maxMessageSize": (_nonneg, _MISSING),
+    "sendBufferLimit": (_nonneg, _MISSING),
+    "onSlowConsumer": (_slow_consumer, _MISSING),
+    "sendTimeout": (_seconds, _MISSING),
 }
 
 
@@ -419,5 +454,7 @@ def check_extensions(config: Mapping[str, Any], extensions: bool, engine: str) -
         return
     if config.get("maxMessageSize", 0):
         raise ValueError(f"option 'maxMessageSize' is not supported by the {engine} engine")
+    if config.get("sendBufferLimit", 0):
+        raise ValueError(f"option 'sendBufferLimit' is not supported by the {engine} engine")
     if config.get("pingTimeout", -1) > 0:
         raise ValueError(f"option 'pingTimeout' is not supported by the {engine} engine")

@@ -67,6 +67,9 @@ class Server(_dispatch.Endpoint):
             subprotocols=list(config.get("subprotocols", [])),
             per_message_deflate=core_deflate,
         )
+        slow = _options.slow_consumer_args(config)
+        if slow is not None:
+            self._core.set_send_buffer_limit(*slow)
         self._lock = threading.Lock()
         self._closed = False
         _dispatch.register(self)
@@ -142,6 +145,14 @@ class Server(_dispatch.Endpoint):
             return []
         return self._core.clients()
 
+    def buffered_amount(self, client: int) -> Optional[int]:
+        """Bytes queued for one connection and not yet written (None if it is not open)."""
+        if isinstance(client, bool) or not isinstance(client, int):
+            raise TypeError("client must be an int connection id")
+        if self._closed:
+            return None
+        return self._core.buffered_amount(client)
+
     def send(self, data: Data, clients: Optional[Iterable[int]] = None, *,
              compress: bool = True) -> List[Dict[str, Any]]:
         """Sends a text (str) or binary (bytes-like) message to all or some clients.
@@ -149,14 +160,17 @@ class Server(_dispatch.Endpoint):
         Returns one dict per target: {"client", "success", "compressionError",
         "payloadSize", "wireSize"}; wireSize is the compressed size on a
         connection with permessage-deflate. A closed or unknown id gives success
-        False. ``compress=False`` sends this message uncompressed (RSV1 clear).
+        False; a connection over its sendBufferLimit adds "reason": "send buffer
+        full". ``compress=False`` sends this message uncompressed (RSV1 clear).
+        Sending to several connections frames the message once in the engine.
         """
-        core = self._live_core()
-        if clients is not None:
+        if self._closed:
+            raise RuntimeError("this ixws.Server is closed")
+        if clients is not None and clients.__class__ is not list:
             clients = list(clients)
-        if not isinstance(compress, bool):
+        if compress is not True and compress is not False:
             raise TypeError("compress must be a bool")
-        return core.send(data, clients, compress)
+        return self._core.send(data, clients, compress)
 
     def ping(self, data: Data = b"", clients: Optional[Iterable[int]] = None) -> List[Dict[str, Any]]:
         """Sends a ping (payload up to 125 bytes) to all or some clients."""

@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include "send_batch.h"
 #include "tls_stream.h"
 #include "ixwebsocket/IXWebSocketCloseConstants.h"
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
 
@@ -21,6 +23,8 @@ namespace ix::detail
     {
         // One read buffer per loop thread: idle connections cost no buffer memory.
         constexpr size_t kReadBufferSize = 256 * 1024;
+        // Messages at least this large skip _out when nothing is queued.
+        constexpr size_t kDirectWriteBytes = 64 * 1024;
         thread_local std::unique_ptr<char[]> tReadBuffer;
 
         char* readBuffer()
@@ -403,8 +407,12 @@ namespace ix::detail
                 if (ev.kind == SessionEvent::Kind::Pong) _pongReceived = true;
         }
         if (_options.ackDeliveries)
+        {
+            size_t delivered = 0;
             for (auto& ev : events)
-                if (ev.kind != SessionEvent::Kind::Close) ++_unacked;
+                if (ev.kind != SessionEvent::Kind::Close) ++delivered;
+            if (delivered) _unacked.fetch_add(delivered);
+        }
         if (closed && _phase == Phase::Open)
         {
             if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
@@ -420,7 +428,8 @@ namespace ix::detail
         // Synchronous callbacks have now answered; asynchronous ones acknowledge.
         if (pendingFailure && _phase == Phase::Open)
         {
-            if (_unacked == 0)
+            _awaitingAcks = true; // from now on acknowledge() wakes the loop
+            if (_unacked.load() == 0)
             {
                 commitPendingFailure();
             }
@@ -455,10 +464,16 @@ namespace ix::detail
 
     void Connection::acknowledge(size_t count)
     {
+        size_t current = _unacked.load();
+        while (!_unacked.compare_exchange_weak(current, current - std::min(count, current)))
+        {
+        }
+        // Only a held-back failure waits for acknowledgements: the common case
+        // costs no loop wake-up (one per callback batch otherwise).
+        if (!_awaitingAcks.load()) return;
         auto self = shared_from_this();
-        _loop.dispatch([self, count] {
-            self->_unacked -= std::min(count, self->_unacked);
-            if (self->_unacked == 0 && self->_failureTimer) self->commitPendingFailure();
+        _loop.dispatch([self] {
+            if (self->_unacked.load() == 0 && self->_failureTimer) self->commitPendingFailure();
         });
     }
 
@@ -766,6 +781,7 @@ namespace ix::detail
         _out.clear();
         _out.shrink_to_fit();
         _outOffset = 0;
+        _drained.notify_all(); // senders blocked on a full buffer give up
         // Release the owner once the events of this step have been delivered.
         auto self = shared_from_this();
         _loop.post([self] { self->_owner.reset(); });
@@ -833,12 +849,28 @@ namespace ix::detail
         const char* payload = deflate ? compressed.data() : data;
         const size_t wireSize = deflate ? compressed.size() : size;
         bool failed;
+        bool closeNow = false;
         {
-            std::lock_guard<std::mutex> lock(_mutex);
+            std::unique_lock<std::mutex> lock(_mutex);
             if (_fd < 0 || _writeFailed) return WebSocketSendInfo(false);
-            if (!session->sendPrepared(binary, payload, wireSize, deflate, _out)) return WebSocketSendInfo(false);
-            flushLocked();
-            updateInterestLocked();
+            if (!admitLocked(lock, wireSize + kMaxFrameHeaderSize, closeNow))
+            {
+                lock.unlock();
+                if (closeNow) close(1008, "Send buffer full");
+                WebSocketSendInfo info(false, false, size, 0);
+                info.bufferFull = true;
+                return info;
+            }
+            if (!deflate && size >= kDirectWriteBytes && _outOffset == _out.size() && !_batched && !_tls &&
+                !_tlsPending && _options.role == Role::Server && session->sharesFrames())
+            {
+                writeDirectLocked(binary, data, size);
+            }
+            else
+            {
+                if (!session->sendPrepared(binary, payload, wireSize, deflate, _out)) return WebSocketSendInfo(false);
+                writeOrBatchLocked();
+            }
             failed = _writeFailed;
         }
         if (failed)
@@ -847,6 +879,136 @@ namespace ix::detail
             _loop.post([self] { self->onTransportLost("write error"); });
         }
         return WebSocketSendInfo(true, false, size, wireSize);
+    }
+
+    WebSocketSendInfo Connection::sendPrepared(const std::string& frame, size_t headerSize, bool binary)
+    {
+        // A connection that cannot share the frame compresses it itself: that
+        // compressor is serialised with the other sends by _sendMutex.
+        std::lock_guard<std::mutex> sendLock(_sendMutex);
+        const size_t size = frame.size() - headerSize;
+        size_t wireSize = size;
+        bool failed;
+        bool closeNow = false;
+        {
+            std::unique_lock<std::mutex> lock(_mutex);
+            if (_fd < 0 || !_session || _writeFailed) return WebSocketSendInfo(false);
+            if (!admitLocked(lock, frame.size(), closeNow))
+            {
+                lock.unlock();
+                if (closeNow) close(1008, "Send buffer full");
+                WebSocketSendInfo info(false, false, size, 0);
+                info.bufferFull = true;
+                return info;
+            }
+            if (_session->sharesFrames())
+            {
+                _out.append(frame);
+            }
+            else
+            {
+                auto outcome = _session->send(binary, frame.data() + headerSize, size, _out);
+                if (!outcome.sent) return WebSocketSendInfo(false, outcome.compressionError);
+                wireSize = outcome.wireSize;
+            }
+            writeOrBatchLocked();
+            failed = _writeFailed;
+        }
+        if (failed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+        return WebSocketSendInfo(true, false, size, wireSize);
+    }
+
+    void Connection::flushBatched()
+    {
+        bool failed;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            _batched = false;
+            flushLocked();
+            updateInterestLocked();
+            failed = _writeFailed && _fd >= 0;
+        }
+        if (failed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+    }
+
+    bool Connection::admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow)
+    {
+        const size_t limit = _options.sendBufferLimit;
+        if (limit == 0) return true;
+        auto fits = [&] {
+            size_t buffered = _out.size() - _outOffset;
+            return buffered == 0 || buffered + bytes <= limit || _fd < 0 || _writeFailed;
+        };
+        if (fits()) return true;
+        if (_batched) flushLocked(); // our own batched bytes may just need a write
+        if (fits()) return true;
+        switch (_options.slowConsumerPolicy)
+        {
+            case 1: // block: wait for the loop to drain, never on the loop thread
+                if (!_loop.inLoopThread() && _options.sendTimeoutMs > 0)
+                {
+                    updateInterestLocked();
+                    auto deadline = std::chrono::steady_clock::now() +
+                                    std::chrono::milliseconds(_options.sendTimeoutMs);
+                    _drained.wait_until(lock, deadline, fits);
+                    if (_fd < 0 || _writeFailed || !_session) return false;
+                    if (fits()) return true;
+                }
+                return false;
+            case 2: closeNow = true; return false;
+            default: return false;
+        }
+    }
+
+    void Connection::writeDirectLocked(bool binary, const char* data, size_t size)
+    {
+        // Large message, nothing queued: write header and payload straight from
+        // the caller's buffer (one sendmsg, no copy into _out); queue the rest.
+        uint8_t header[kMaxFrameHeaderSize];
+        const size_t headerLength = writeFrameHeader(header, true, false, binary ? kBinary : kText, size, nullptr);
+        iovec iov[2] = {{header, headerLength}, {const_cast<char*>(data), size}};
+        msghdr msg {};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 2;
+        ssize_t n;
+        do
+            n = ::sendmsg(_fd, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        size_t written = n > 0 ? static_cast<size_t>(n) : 0;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        {
+            _writeFailed = true;
+            _drained.notify_all();
+            return;
+        }
+        if (written < headerLength)
+            _out.append(reinterpret_cast<const char*>(header) + written, headerLength - written);
+        const size_t payloadWritten = written > headerLength ? written - headerLength : 0;
+        if (payloadWritten < size) _out.append(data + payloadWritten, size - payloadWritten);
+        updateInterestLocked();
+    }
+
+    void Connection::writeOrBatchLocked()
+    {
+        if (sendBatchActive() && _out.size() - _outOffset < kBatchFlushBytes)
+        {
+            if (!_batched)
+            {
+                _batched = true;
+                sendBatchEnlist(shared_from_this());
+            }
+            return;
+        }
+        flushLocked();
+        updateInterestLocked();
     }
 
     WebSocketSendInfo Connection::sendControl(uint8_t opcode, const char* data, size_t size)
@@ -936,19 +1098,23 @@ namespace ix::detail
     {
         if (_fd < 0 || _writeFailed) return false;
         if (_tlsPending) return true; // nothing goes out before the TLS handshake
+        bool progressed = false;
         while (_outOffset < _out.size())
         {
             ssize_t n = writeSomeLocked(_out.data() + _outOffset, _out.size() - _outOffset);
             if (n > 0)
             {
                 _outOffset += static_cast<size_t>(n);
+                progressed = true;
                 continue;
             }
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
             _writeFailed = true;
+            _drained.notify_all();
             return false;
         }
+        if (progressed && _options.sendBufferLimit != 0) _drained.notify_all();
         if (_outOffset == _out.size())
         {
             _out.clear();

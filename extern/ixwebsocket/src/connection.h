@@ -14,6 +14,7 @@
 #include "ws_session.h"
 #include "ixwebsocket/IXWebSocket.h"
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,6 +55,10 @@ namespace ix::detail
         // The owner acknowledges delivered events (acknowledge()); a protocol
         // failure then waits for the acknowledgements of the events before it.
         bool ackDeliveries = false;
+        // Slow consumers (see WebSocket::setSendBufferLimit); 0: no limit.
+        size_t sendBufferLimit = 0;
+        int slowConsumerPolicy = 0; // SlowConsumerPolicy: 0 drop, 1 block, 2 close
+        int sendTimeoutMs = 5000;
 
         // Client
         std::string urlText;
@@ -94,6 +99,11 @@ namespace ix::detail
         // compress: deflate the message when permessage-deflate was negotiated.
         WebSocketSendInfo sendMessage(bool binary, const char* data, size_t size, bool compress = true);
         WebSocketSendInfo sendControl(uint8_t opcode, const char* data, size_t size);
+        // Writes a frame prepared once for many connections (broadcast); frames
+        // the payload itself when this session cannot share frames.
+        WebSocketSendInfo sendPrepared(const std::string& frame, size_t headerSize, bool binary);
+        // Writes what a send batch left queued (send_batch.cpp). Any thread.
+        void flushBatched();
         // Starts the closing handshake (Open), or cancels the attempt (handshake).
         void close(uint16_t code, const std::string& reason);
         // Drops the TCP connection without a closing handshake (Close 1006).
@@ -151,6 +161,12 @@ namespace ix::detail
         void commitPendingFailure();
 
         // Under _mutex
+        // Room for `bytes` more under the send-buffer limit, applying the slow
+        // consumer policy (may wait on _drained, or start a 1008 close).
+        bool admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow);
+        // After appending to _out: write now, or leave it to the thread's send batch.
+        void writeOrBatchLocked();
+        void writeDirectLocked(bool binary, const char* data, size_t size);
         bool flushLocked();
         ssize_t writeSomeLocked(const char* data, size_t size);
         void queueLocked(const std::string& bytes);
@@ -165,6 +181,8 @@ namespace ix::detail
         // loop thread keeps reading) yet frames leave in compression order.
         std::mutex _sendMutex;
         DeflateAgreement _deflate;   // negotiated in the handshake (loop thread)
+        std::condition_variable _drained; // _out shrank (Block policy waits on it)
+        bool _batched = false;            // queued in a thread's send batch
         int _fd = -1;
         std::atomic<Phase> _phase {Phase::Resolving};
         std::string _out;          // bytes not yet written
@@ -191,7 +209,10 @@ namespace ix::detail
         std::string _closeReason;
         bool _pongReceived = true;
         uint64_t _heartbeatCount = 0;
-        size_t _unacked = 0;         // delivered, not yet acknowledged (loop thread)
+        // Delivered, not yet acknowledged. Atomic so that acknowledge() needs no
+        // loop wake-up unless a failure is waiting for it (_awaitingAcks).
+        std::atomic<size_t> _unacked {0};
+        std::atomic<bool> _awaitingAcks {false};
         EventLoop::TimerId _failureTimer = 0;
     };
 } // namespace ix::detail

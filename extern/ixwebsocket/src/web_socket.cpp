@@ -1,4 +1,6 @@
 #include "web_socket_core.h"
+#include "send_batch.h"
+#include "frame_codec.h"
 
 #include "utf8.h"
 #include "ixwebsocket/IXExponentialBackoff.h"
@@ -40,7 +42,7 @@ namespace ix::detail
 
     void WebSocketCore::deliver(WebSocketMessageType type, const std::string& data, size_t wireSize,
                                 WebSocketErrorInfo error, WebSocketOpenInfo open, WebSocketCloseInfo close,
-                                bool binary)
+                                bool binary, std::string* movable)
     {
         auto cb = std::atomic_load(&_callback);
         if (!cb) return; // upstream crashes here (defect 25)
@@ -51,6 +53,7 @@ namespace ix::detail
         }
         WebSocketMessagePtr msg(new WebSocketMessage(type, data, wireSize, std::move(error), std::move(open),
                                                      std::move(close), binary));
+        msg->movablePayload = movable;
         (*cb)(msg);
     }
 
@@ -64,6 +67,9 @@ namespace ix::detail
         o.autoPong = pongEnabled;
         o.maxMessageSize = maxMessageSize;
         o.ackDeliveries = ackDeliveries;
+        o.sendBufferLimit = sendBufferLimit;
+        o.slowConsumerPolicy = slowConsumerPolicy;
+        o.sendTimeoutMs = sendTimeoutMs;
         o.handshakeTimeoutMs = timeoutSecs * 1000;
         o.closeTimeoutMs = kCloseTimeoutMs;
         o.pingIntervalSecs = pingIntervalSecs;
@@ -318,7 +324,7 @@ namespace ix::detail
             {
                 case SessionEvent::Kind::Message:
                     deliver(WebSocketMessageType::Message, ev.data, ev.wireSize, WebSocketErrorInfo(),
-                            WebSocketOpenInfo(), WebSocketCloseInfo(), ev.binary);
+                            WebSocketOpenInfo(), WebSocketCloseInfo(), ev.binary, &ev.data);
                     break;
                 case SessionEvent::Kind::Fragment:
                     deliver(WebSocketMessageType::Fragment, kEmpty, ev.wireSize, WebSocketErrorInfo(),
@@ -608,6 +614,45 @@ namespace ix
     {
         if (auto conn = _core->connection()) conn->acknowledge(count);
     }
+
+    void WebSocket::setSendBufferLimit(size_t bytes, SlowConsumerPolicy policy, int sendTimeoutMs)
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        _core->sendBufferLimit = bytes;
+        _core->slowConsumerPolicy = static_cast<int>(policy);
+        _core->sendTimeoutMs = sendTimeoutMs;
+    }
+
+    size_t WebSocket::getSendBufferLimit() const
+    {
+        std::lock_guard<std::mutex> lock(_core->configMutex);
+        return _core->sendBufferLimit;
+    }
+
+    std::shared_ptr<const WebSocket::PreparedMessage> WebSocket::prepareMessage(const char* data, size_t size,
+                                                                                bool binary)
+    {
+        auto msg = std::make_shared<PreparedMessage>();
+        detail::appendFrame(msg->frame, binary ? detail::kBinary : detail::kText, true, false, data, size, false);
+        msg->payloadSize = size;
+        msg->binary = binary;
+        msg->headerSize = msg->frame.size() - size;
+        return msg;
+    }
+
+    WebSocketSendInfo WebSocket::sendPrepared(const PreparedMessage& message)
+    {
+        // Frames are unmasked: only the server side may share them.
+        if (!_core->isServerSide())
+            return _core->sendMessage(message.binary, message.frame.data() + message.headerSize,
+                                      message.payloadSize);
+        auto conn = _core->connection();
+        if (!conn) return WebSocketSendInfo(false);
+        return conn->sendPrepared(message.frame, message.headerSize, message.binary);
+    }
+
+    void WebSocket::beginSendBatch() { detail::sendBatchBegin(); }
+    void WebSocket::endSendBatch() { detail::sendBatchEnd(); }
 
     int WebSocket::getPingTimeout() const
     {

@@ -32,6 +32,9 @@ namespace ix::detail
         std::vector<std::string> subprotocols;
         size_t maxMessageSize = 0;
         bool ackDeliveries = false;
+        size_t sendBufferLimit = 0;
+        int slowConsumerPolicy = 0;
+        int sendTimeoutMs = 5000;
         std::atomic<int> handshakeTimeoutSecs {60};
         std::atomic<bool> autoReconnect {true};
         std::atomic<uint32_t> minWaitMs {1};
@@ -75,7 +78,7 @@ namespace ix::detail
         void attempt(int timeoutSecs, bool synchronous);
         void deliver(WebSocketMessageType type, const std::string& data, size_t wireSize,
                      WebSocketErrorInfo error, WebSocketOpenInfo open, WebSocketCloseInfo close,
-                     bool binary);
+                     bool binary, std::string* movable = nullptr);
         ConnectionOptions buildOptions(int timeoutSecs, std::string& error);
 
         EventLoop& _loop;

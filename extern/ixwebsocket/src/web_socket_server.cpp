@@ -105,6 +105,15 @@ namespace ix
         return _impl->connections.size();
     }
 
+    size_t WebSocketServer::broadcast(const std::string& data, bool binary)
+    {
+        auto prepared = WebSocket::prepareMessage(data.data(), data.size(), binary);
+        size_t accepted = 0;
+        for (auto& client : getClients())
+            if (client->sendPrepared(*prepared).success) ++accepted;
+        return accepted;
+    }
+
     void WebSocketServer::makeBroadcastServer()
     {
         std::weak_ptr<Impl> weakImpl = _impl;
@@ -200,6 +209,9 @@ namespace ix
         {
             std::lock_guard<std::mutex> lock(core->configMutex); // set by the connection callback
             options.ackDeliveries = core->ackDeliveries;
+            options.sendBufferLimit = core->sendBufferLimit;
+            options.slowConsumerPolicy = core->slowConsumerPolicy;
+            options.sendTimeoutMs = core->sendTimeoutMs;
         }
         options.handshakeTimeoutMs = (_impl->handshakeTimeoutSecs > 0 ? _impl->handshakeTimeoutSecs : 1) * 1000;
         options.closeTimeoutMs = kCloseTimeoutMs;

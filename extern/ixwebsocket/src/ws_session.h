@@ -132,6 +132,9 @@ namespace ix::detail
         void commitFailure(std::string& out, std::vector<SessionEvent>& events);
 
         State state() const { return _state; }
+        // A frame prepared once for many connections may be appended as is
+        // (Open, and no per-connection transform such as compression).
+        bool sharesFrames() const { return _state == State::Open && !_config.deflateNegotiated; }
         // Bytes of incomplete message data buffered so far.
         size_t bufferedIncoming() const { return _message.size() + _frame.size(); }
 

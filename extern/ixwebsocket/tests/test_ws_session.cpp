@@ -612,6 +612,32 @@ namespace
         }
     }
 
+    // A frame prepared once for many server connections (broadcast) must be
+    // byte-identical to what each session would have framed itself.
+    void testSharedFrames()
+    {
+        WsSession srv(server());
+        CHECK(srv.sharesFrames());
+        for (size_t size : {size_t(0), size_t(1), size_t(125), size_t(126), size_t(65535), size_t(65536),
+                            size_t(70000)})
+        {
+            std::string payload(size, 'b');
+            for (bool binary : {false, true})
+            {
+                std::string own, shared;
+                CHECK(srv.sendMessage(binary, payload.data(), payload.size(), own));
+                appendFrame(shared, binary ? kBinary : kText, true, false, payload.data(), payload.size(), false);
+                CHECK_EQ(own, shared);
+            }
+        }
+        std::string out;
+        CHECK(srv.startClose(1000, "bye", out));
+        CHECK(!srv.sharesFrames()); // Closing: nothing more may be sent
+        WsSession::Config deflated = server();
+        deflated.deflateNegotiated = true;
+        CHECK(!WsSession(deflated).sharesFrames()); // per-connection compression
+    }
+
     void testSendApi()
     {
         WsSession srv(server());
@@ -1053,6 +1079,7 @@ int main()
     testLocalClose();
     testCloseReasons();
     testSendApi();
+    testSharedFrames();
     testTransportClosed();
     testRandomStreams();
     testDeflateReceive();

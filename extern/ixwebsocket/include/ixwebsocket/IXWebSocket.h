@@ -32,6 +32,16 @@ namespace ix
         Closed = 3
     };
 
+#ifdef IXWS_ENGINE_EXTENSIONS
+    // What a send does when the connection's send buffer is over its limit.
+    enum class SlowConsumerPolicy
+    {
+        Drop = 0,
+        Block = 1,
+        Close = 2
+    };
+#endif
+
     using OnMessageCallback = std::function<void(const WebSocketMessagePtr&)>;
     using OnTrafficTrackerCallback = std::function<void(size_t size, bool incoming)>;
 
@@ -136,6 +146,37 @@ namespace ix
         // permessage-deflate was negotiated; otherwise like send(). In the result,
         // wireSize is the compressed size and payloadSize the original one.
         WebSocketSendInfo sendMessage(const IXWebSocketSendData& data, bool binary, bool compress = true);
+
+        // Slow consumers: once more than `bytes` are waiting to be written to
+        // this connection (0: no limit), a send applies `policy`: Drop fails it
+        // (WebSocketSendInfo::bufferFull), Block waits up to sendTimeoutMs for
+        // room and then fails it like Drop, Close fails it and closes the
+        // connection with 1008. A message is always accepted when nothing is
+        // buffered. Applied to the next connection (server: set in the
+        // connection callback). Block never waits on the loop thread.
+        void setSendBufferLimit(size_t bytes, SlowConsumerPolicy policy = SlowConsumerPolicy::Drop,
+                                int sendTimeoutMs = 5000);
+        size_t getSendBufferLimit() const;
+
+        // A message framed once, to be written to many server-side connections
+        // (broadcast). Connections that cannot share frames (e.g. compression
+        // negotiated) frame the payload themselves.
+        struct PreparedMessage
+        {
+            std::string frame;   // the unmasked frame (header + payload)
+            size_t payloadSize = 0;
+            bool binary = false;
+            size_t headerSize = 0;
+        };
+        static std::shared_ptr<const PreparedMessage> prepareMessage(const char* data, size_t size, bool binary);
+        WebSocketSendInfo sendPrepared(const PreparedMessage& message);
+
+        // Send batching for the calling thread: between beginSendBatch() and
+        // endSendBatch(), messages sent from this thread are queued (up to 64 KiB
+        // per connection) and written at endSendBatch() with one write per
+        // connection. Used by bindings around a batch of application callbacks.
+        static void beginSendBatch();
+        static void endSendBatch();
 #endif
 
     private:

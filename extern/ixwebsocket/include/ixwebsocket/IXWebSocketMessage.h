@@ -3,6 +3,7 @@
 #include "IXWebSocketErrorInfo.h"
 #include "IXWebSocketMessageType.h"
 #include "IXWebSocketOpenInfo.h"
+#include "IXWebSocketVersion.h"
 #include <memory>
 #include <string>
 
@@ -18,6 +19,12 @@ namespace ix
         WebSocketOpenInfo openInfo;
         WebSocketCloseInfo closeInfo;
         bool binary;
+#ifdef IXWS_ENGINE_EXTENSIONS
+        // ixws extension: the storage behind `str` for Message/Ping/Pong events
+        // (nullptr otherwise). The callback may move the payload out of it
+        // (`str` is then empty), which saves a copy of every message.
+        std::string* movablePayload = nullptr;
+#endif
 
         WebSocketMessage(WebSocketMessageType t,
                          const std::string& s,

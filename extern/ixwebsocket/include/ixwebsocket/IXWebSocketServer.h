@@ -75,6 +75,9 @@ namespace ix
         // the client not to use it.
         void setPerMessageDeflateOptions(const WebSocketPerMessageDeflateOptions& options);
         WebSocketPerMessageDeflateOptions getPerMessageDeflateOptions() const;
+        // Sends one message to every open connection, framed once; returns how
+        // many connections accepted it.
+        size_t broadcast(const std::string& data, bool binary = false);
 #endif
 
     private:
