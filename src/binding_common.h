@@ -11,6 +11,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -79,6 +80,27 @@ namespace ixws
 
     private:
         PyThreadState* _state = nullptr;
+    };
+
+    // A handshake request's answer as a Python object (see EventKind::Handshake).
+    // Unanswered, the engine rejects the request with 500 once this is gone.
+    class HandshakeReply
+    {
+    public:
+        explicit HandshakeReply(HandshakeAnswer answer) : _answer(std::move(answer)) {}
+        void accept() { send(true, 101, ""); }
+        void reject(int status, const std::string& reason) { send(false, status, reason); }
+        bool answered() const { return _answered.load(); }
+
+    private:
+        void send(bool accept, int status, const std::string& reason)
+        {
+            if (_answered.exchange(true) || !_answer) return;
+            py::gil_scoped_release nogil;
+            _answer(accept, status, reason);
+        }
+        HandshakeAnswer _answer;
+        std::atomic<bool> _answered{false};
     };
 
     void registerServer(py::module_& m);

@@ -121,7 +121,12 @@ namespace ixws
                     py::gil_scoped_release nogil;
                     {
                         std::lock_guard<std::mutex> lock(_lifecycle);
+#ifdef IXWS_ENGINE_EXTENSIONS
+                        // The engine knows whether it is started (it refuses then).
+                        if (_connecting)
+#else
                         if (_started || _connecting)
+#endif
                             already = true;
                         else
                         {
@@ -131,6 +136,20 @@ namespace ixws
                     }
                     if (!already)
                     {
+#ifdef IXWS_ENGINE_EXTENSIONS
+                        // The first attempt is the background loop's own: its Error
+                        // event carries retries/wait_time and the backoff continues
+                        // from it (spec 17.4). Not under the lock: stop() from another
+                        // thread must be able to cancel a slow attempt.
+                        res = _ws->startAndWait(timeoutSecs);
+                        std::lock_guard<std::mutex> lock(_lifecycle);
+                        _connecting = false;
+                        if (!res.success && res.errorStr == "Already started")
+                            already = true;
+                        else
+                            _started = !_stopRequested;
+                    }
+#else
                         // Not under the lock: stop() from another thread must be able
                         // to cancel a slow attempt (close() aborts connect()).
                         res = _ws->connect(timeoutSecs);
@@ -152,6 +171,7 @@ namespace ixws
                             _started = true;
                         }
                     }
+#endif
                 }
                 py::dict headers;
                 if (already) return py::make_tuple(false, 0, "client is already started", "", headers);

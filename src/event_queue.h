@@ -33,8 +33,13 @@ namespace ixws
         Ping = 4,
         Pong = 5,
         Fragment = 6,
-        Log = 7 // not an ix event: a server log line (errorReason, httpStatus = level)
+        Log = 7,      // not an ix event: a server log line (errorReason, httpStatus = level)
+        Handshake = 8 // not an ix event: a request for the server's onHandshake (engine extension)
     };
+
+    // Answers a handshake request: (accept, status, reason). Callable once, from
+    // any thread, without the GIL.
+    using HandshakeAnswer = std::function<void(bool accept, int status, const std::string& reason)>;
 
     struct Event
     {
@@ -66,6 +71,10 @@ namespace ixws
         // uses it to free a connection id only after its Close was handled, so a
         // late send() to that id can never reach a newer connection.
         std::function<void()> afterHandled;
+        // handshake (uri and headers above)
+        std::string remoteIp;
+        int remotePort = 0;
+        HandshakeAnswer answer;
     };
 
     class EventQueue

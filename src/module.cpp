@@ -72,6 +72,8 @@ namespace ixws
                 ev.retries = msg->errorInfo.retries;
                 ev.decompressionError = msg->errorInfo.decompressionError;
                 break;
+            case EventKind::Log:
+            case EventKind::Handshake: break; // not ix events
         }
         return ev;
     }
@@ -201,13 +203,14 @@ namespace ixws
     namespace
     {
         // Interned event type names, created once and kept for the process life.
-        PyObject* g_typeNames[8] = {};
+        constexpr int kTypeCount = 9;
+        PyObject* g_typeNames[kTypeCount] = {};
 
         void initTypeNames()
         {
-            static const char* names[8] = {"message", "open", "close", "error",
-                                           "ping",    "pong", "fragment", "log"};
-            for (int i = 0; i < 8; ++i)
+            static const char* names[kTypeCount] = {"message", "open",     "close", "error",    "ping",
+                                                    "pong",    "fragment", "log",   "handshake"};
+            for (int i = 0; i < kTypeCount; ++i)
             {
                 if (g_typeNames[i] == nullptr)
                 {
@@ -230,6 +233,7 @@ namespace ixws
         //   close: (type, ref, conn, code, reason, remote)
         //   error: (type, ref, conn, reason, http_status, wait_time, retries, decompressionError)
         //   log:   (type, ref, conn, level (0 info, 1 error), message)
+        //   handshake: (type, ref, 0, uri, headers: dict, remote_ip, remote_port, reply: HandshakeReply)
         py::tuple toTuple(const Event& ev)
         {
             py::object type = py::reinterpret_borrow<py::object>(g_typeNames[static_cast<int>(ev.kind)]);
@@ -262,6 +266,14 @@ namespace ixws
                                           py::int_(ev.retries), py::bool_(ev.decompressionError));
                 case EventKind::Log:
                     return py::make_tuple(type, ref, conn, py::int_(ev.httpStatus), decodeText(ev.errorReason));
+                case EventKind::Handshake:
+                {
+                    py::dict headers;
+                    for (const auto& kv : ev.headers) headers[decodeText(kv.first)] = decodeText(kv.second);
+                    auto reply = std::make_shared<HandshakeReply>(ev.answer);
+                    return py::make_tuple(type, ref, conn, decodeText(ev.uri), headers, decodeText(ev.remoteIp),
+                                          py::int_(ev.remotePort), py::cast(reply));
+                }
             }
             return py::tuple();
         }
@@ -386,6 +398,13 @@ PYBIND11_MODULE(_ixws, m)
           "Number of events queued and not yet taken.");
     m.def("engine_info", &ixws::engineInfo,
           "Which engine the module was built with: {engine, version, extensions}.");
+
+    py::class_<ixws::HandshakeReply, std::shared_ptr<ixws::HandshakeReply>>(
+        m, "HandshakeReply", "The answer to one server handshake request (first answer wins).")
+        .def("accept", &ixws::HandshakeReply::accept, "Write the 101 and open the connection.")
+        .def("reject", &ixws::HandshakeReply::reject, py::arg("status"), py::arg("reason"),
+             "Answer an HTTP error and close the connection.")
+        .def_property_readonly("answered", &ixws::HandshakeReply::answered);
 
     ixws::registerServer(m);
     ixws::registerClient(m);

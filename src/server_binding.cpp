@@ -195,7 +195,8 @@ namespace ixws
                        size_t maxMessageSize,
                        py::object tls,
                        std::vector<std::string> subprotocols,
-                       const py::object& perMessageDeflate)
+                       const py::object& perMessageDeflate,
+                       bool handshakeHook)
                 : _registry(std::make_shared<ConnectionRegistry>(ref))
                 , _port(port)
                 , _host(std::move(host))
@@ -207,12 +208,15 @@ namespace ixws
                 , _disableDeflate(disablePerMessageDeflate)
                 , _maxMessageSize(maxMessageSize)
                 , _subprotocols(std::move(subprotocols))
+                , _handshakeHook(handshakeHook)
             {
 #ifndef IXWS_ENGINE_EXTENSIONS
                 if (maxMessageSize != 0)
                     throw py::value_error("maxMessageSize needs the bundled engine (extension not available)");
                 if (!_subprotocols.empty())
                     throw py::value_error("subprotocols needs the bundled engine (upstream servers never answer one)");
+                if (handshakeHook)
+                    throw py::value_error("onHandshake needs the bundled engine (extension not available)");
 #endif
                 if (!perMessageDeflate.is_none())
                 {
@@ -250,7 +254,11 @@ namespace ixws
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 if (_server)
                 {
+#ifdef IXWS_ENGINE_EXTENSIONS
+                    _server->stop(1001, "Going away", kDefaultStopMs);
+#else
                     _server->stop();
+#endif
                     _server.reset();
                 }
             }
@@ -291,6 +299,30 @@ namespace ixws
 #ifdef IXWS_ENGINE_EXTENSIONS
                 if (_maxMessageSize != 0) server->setMaxMessageSize(_maxMessageSize);
                 if (!_subprotocols.empty()) server->setSubProtocols(_subprotocols);
+                if (_handshakeHook)
+                {
+                    // The Python hook runs on the dispatcher thread: hand the request
+                    // over through the event queue; the engine waits for the answer.
+                    int64_t ref = _registry->ref;
+                    server->setHandshakeHook([ref](const ix::HandshakeRequest& request,
+                                                   ix::HandshakeResponder responder) {
+                        Event ev;
+                        ev.kind = EventKind::Handshake;
+                        ev.ref = ref;
+                        ev.uri = request.uri;
+                        ev.headers.reserve(request.headers.size());
+                        for (const auto& kv : request.headers) ev.headers.emplace_back(kv.first, kv.second);
+                        ev.remoteIp = request.remoteIp;
+                        ev.remotePort = request.remotePort;
+                        ev.answer = [responder](bool accept, int status, const std::string& reason) mutable {
+                            if (accept)
+                                responder.accept();
+                            else
+                                responder.reject(status, reason);
+                        };
+                        globalQueue().push(std::move(ev));
+                    });
+                }
                 {
                     // Engine log lines go to Python's "ixws" logger, not stderr.
                     int64_t ref = _registry->ref;
@@ -389,11 +421,24 @@ namespace ixws
                 return {true, ""};
             }
 
-            void stop()
+            // Stops accepting, closes every connection with (code, reason), waits up
+            // to timeoutMs (< 0: the engine's default) for the close handshakes and
+            // drops the rest. Upstream's stop() always uses 1000 "Normal closure".
+            void stop(int code, const std::string& reason, int timeoutMs)
             {
+                if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
                 py::gil_scoped_release nogil;
                 std::lock_guard<std::mutex> lock(_lifecycle);
-                if (_server && _running) _server->stop();
+                if (_server && _running)
+                {
+#ifdef IXWS_ENGINE_EXTENSIONS
+                    _server->stop(static_cast<uint16_t>(code), reason, timeoutMs < 0 ? kDefaultStopMs : timeoutMs);
+#else
+                    (void)reason;
+                    (void)timeoutMs;
+                    _server->stop();
+#endif
+                }
                 _running = false;
                 _registry->prune();
             }
@@ -564,6 +609,8 @@ namespace ixws
 #endif
             size_t _maxMessageSize;
             std::vector<std::string> _subprotocols;
+            bool _handshakeHook = false;
+            static constexpr int kDefaultStopMs = 1500; // the engine's stop(): close timeout + margin
             bool _hasTls = false;
             ix::SocketTLSOptions _tls;
             int _family = AF_INET;
@@ -577,18 +624,20 @@ namespace ixws
     {
         py::class_<ServerCore>(m, "ServerCore")
             .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object,
-                          std::vector<std::string>, const py::object&>(),
+                          std::vector<std::string>, const py::object&, bool>(),
                  py::arg("ref"), py::arg("port") = 8080, py::arg("host") = "127.0.0.1",
                  py::arg("backlog") = 5, py::arg("max_connections") = 128,
                  py::arg("handshake_timeout") = 3, py::arg("ping_interval") = -1,
                  py::arg("enable_pong") = true, py::arg("disable_per_message_deflate") = false,
                  py::arg("max_message_size") = 0, py::arg("tls") = py::none(),
-                 py::arg("subprotocols") = std::vector<std::string>(), py::arg("per_message_deflate") = py::none())
+                 py::arg("subprotocols") = std::vector<std::string>(), py::arg("per_message_deflate") = py::none(),
+                 py::arg("handshake_hook") = false)
             .def_property_readonly("ref", &ServerCore::ref)
             .def_property_readonly("port", &ServerCore::port)
             .def_property_readonly("running", &ServerCore::running)
             .def("start", &ServerCore::start)
-            .def("stop", &ServerCore::stop)
+            .def("stop", &ServerCore::stop, py::arg("code") = 1001, py::arg("reason") = "Going away",
+                 py::arg("timeout_ms") = -1)
             .def("clients", &ServerCore::clients)
             .def("set_send_buffer_limit", &ServerCore::setSendBufferLimit, py::arg("bytes"), py::arg("policy") = 0,
                  py::arg("timeout_ms") = 5000)

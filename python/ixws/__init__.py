@@ -11,9 +11,10 @@ from typing import Any, Dict
 from . import _ixws
 from ._client import Client
 from ._event import Event
+from ._handshake import HandshakeRequest, Headers
 from ._server import Server
 
-__all__ = ["Server", "Client", "Event", "engine_info", "__version__"]
+__all__ = ["Server", "Client", "Event", "HandshakeRequest", "Headers", "engine_info", "__version__"]
 
 try:
     from importlib.metadata import PackageNotFoundError, version as _dist_version

@@ -107,7 +107,10 @@ class Client(_dispatch.Endpoint):
 
         Returns {"success", "http_status", "errorStr", "uri", "headers"}. A failed
         attempt also emits an "error" event; with automatic reconnection on, the
-        engine keeps retrying in the background.
+        engine keeps retrying in the background with upstream's backoff (the
+        event's retries and wait_time say which failure it was and how long the
+        client now waits). Redirects (3xx with Location, up to 10) are followed
+        within the timeout.
         """
         core = self._live_core()
         if timeout is None:

@@ -56,8 +56,22 @@ def _run() -> None:
             logger.exception("ixws dispatcher: next_events failed")
             continue
         for item in batch:
-            if item[0] == "log":  # an engine log line of a server
+            kind = item[0]
+            if kind == "log":  # an engine log line of a server
                 logger.log(logging.WARNING if item[3] else logging.INFO, "%s", item[4])
+                continue
+            if kind == "handshake":  # a request for a server's onHandshake
+                wref = registry.get(item[1])
+                obj = wref() if wref is not None else None
+                try:
+                    if obj is None:
+                        item[7].reject(503, "Service Unavailable")
+                    else:
+                        obj._handshake(item)
+                except BaseException:  # pragma: no cover - defensive: keep dispatching
+                    logger.exception("ixws: handshake request %r failed", item[3])
+                    item[7].reject(500, "Internal Server Error")
+                del obj
                 continue
             wref = registry.get(item[1])
             obj = wref() if wref is not None else None

@@ -458,3 +458,5 @@ def check_extensions(config: Mapping[str, Any], extensions: bool, engine: str) -
         raise ValueError(f"option 'sendBufferLimit' is not supported by the {engine} engine")
     if config.get("pingTimeout", -1) > 0:
         raise ValueError(f"option 'pingTimeout' is not supported by the {engine} engine")
+    if config.get("onHandshake") is not None:
+        raise ValueError(f"option 'onHandshake' is not supported by the {engine} engine")

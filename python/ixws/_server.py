@@ -5,7 +5,7 @@ import threading
 import weakref
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-from . import _dispatch, _ixws, _options
+from . import _dispatch, _handshake, _ixws, _options
 from ._event import Event
 
 __all__ = ["Server"]
@@ -16,7 +16,7 @@ Data = Union[str, bytes, bytearray, memoryview]
 def _release(core: Any, ref: int) -> None:
     """Finalizer: stops the engine server (no reference to the Server itself)."""
     _dispatch.unregister(ref)
-    core.stop()
+    core.stop(1001, "Going away", -1)
 
 
 class Server(_dispatch.Endpoint):
@@ -32,6 +32,7 @@ class Server(_dispatch.Endpoint):
         info = _ixws.engine_info()
         _options.check_extensions(config, info["extensions"], info["engine"])
         method = _options.resolve_method(config["method"])
+        self._on_handshake = _options.resolve_method(config.get("onHandshake"), "onHandshake")
         ref = _dispatch.next_server_ref()
         super().__init__(ref, ref, method, config["window"], config["process"])
         self._config: Dict[str, Any] = {"ref": ref, **config}
@@ -66,6 +67,7 @@ class Server(_dispatch.Endpoint):
             tls=core_tls,
             subprotocols=list(config.get("subprotocols", [])),
             per_message_deflate=core_deflate,
+            handshake_hook=self._on_handshake is not None,
         )
         slow = _options.slow_consumer_args(config)
         if slow is not None:
@@ -112,11 +114,39 @@ class Server(_dispatch.Endpoint):
             self._config["port"] = core.port
         return {"success": ok, "message": message}
 
-    def stop(self) -> None:
-        """Closes every connection (1000) and stops listening. Restartable."""
+    def stop(self, code: int = 1001, reason: str = "Going away", timeout: Optional[float] = None) -> None:
+        """Graceful stop: stops accepting, closes every connection with (code,
+        reason), waits up to `timeout` seconds (default 1.5) for their close
+        handshakes, then drops the rest. Restartable with start().
+
+        Built against upstream IXWebSocket, connections always get 1000
+        "Normal closure" and the engine's own bound applies.
+        """
         if self._closed:
             return
-        self._core.stop()
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError("code must be an int")
+        if not 0 <= code <= 65535:
+            raise ValueError("code must be in 0..65535")
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a str")
+        timeout_ms = -1
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError("timeout must be a number of seconds")
+            if not timeout >= 0:
+                raise ValueError("timeout must be >= 0")
+            timeout_ms = int(round(timeout * 1000))
+        self._core.stop(code, reason, timeout_ms)
+
+    def _handshake(self, item: tuple) -> None:
+        """Dispatcher thread: answers a handshake request with onHandshake."""
+        request = _handshake.HandshakeRequest(item[3], item[4], item[5], item[6])
+        hook = self._on_handshake
+        if hook is None:  # pragma: no cover - the engine only asks when a hook is set
+            item[7].accept()
+            return
+        _handshake.answer(hook, request, item[7])
 
     def close(self) -> None:
         """Stops the server and releases it; the object cannot be started again."""

@@ -253,6 +253,21 @@ namespace ix::detail
                 if (!self) return;
                 self->_handshakeTimer = 0;
                 if (self->_phase != Phase::Handshake) return;
+                if (self->_awaitingHook)
+                {
+                    // The request was complete; the hook did not answer in time.
+                    self->_awaitingHook = false;
+                    const std::string reason = "Handshake hook timed out";
+                    {
+                        std::lock_guard<std::mutex> lock(self->_mutex);
+                        self->queueLocked(
+                            httpErrorResponse(503, reason, self->_options.serverHandshake.serverHeader));
+                        self->flushLocked();
+                        self->updateInterestLocked();
+                    }
+                    self->failHandshake(503, reason);
+                    return;
+                }
                 if (self->_tlsPending)
                     self->failHandshake(0, "TLS handshake timed out");
                 else
@@ -297,6 +312,25 @@ namespace ix::detail
 
     void Connection::onServerHandshakeData(const char* data, size_t size)
     {
+        // Frames sent before the hook's answer wait for it, within the head limit.
+        auto tooEarly = [this](size_t bytes) {
+            if (bytes <= _options.maxHeadSize) return false;
+            _awaitingHook = false;
+            const std::string reason = "Too much data before the handshake was answered";
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                queueLocked(httpErrorResponse(400, reason, _options.serverHandshake.serverHeader));
+                flushLocked();
+                updateInterestLocked();
+            }
+            failHandshake(400, reason);
+            return true;
+        };
+        if (_awaitingHook)
+        {
+            if (!tooEarly(_early.size() + size)) _early.append(data, size);
+            return;
+        }
         size_t consumed = 0;
         auto status = _head->feed(data, size, consumed);
         if (status == HttpHeadParser::Status::NeedMore) return;
@@ -312,6 +346,20 @@ namespace ix::detail
             return;
         }
         ServerHandshake hs = evaluateClientRequest(_head->head(), _options.serverHandshake);
+        if (hs.accepted && _options.handshakeHook)
+        {
+            if (tooEarly(size - consumed)) return;
+            // The application decides; nothing is written until it answers.
+            _awaitingHook = true;
+            _pendingResponse = std::move(hs.response);
+            _pendingResult = WebSocketInitResult(true, 200, "", _head->head().headers, _head->head().target);
+            _pendingResult.protocol = hs.protocol;
+            _deflate = hs.deflate; // used if the hook accepts
+            _early.assign(data + consumed, size - consumed);
+            auto hook = _options.handshakeHook;
+            hook(shared_from_this(), _head->head());
+            return;
+        }
         {
             std::lock_guard<std::mutex> lock(_mutex);
             queueLocked(hs.response);
@@ -332,6 +380,41 @@ namespace ix::detail
         // The 101 goes out once the session is open: a client that has seen it
         // finds this connection Open (getClients()) and may send at once.
         openSession(result, data + consumed, size - consumed);
+        std::lock_guard<std::mutex> lock(_mutex);
+        flushLocked();
+        updateInterestLocked();
+    }
+
+    void Connection::answerHandshake(bool accept, int status, const std::string& reason)
+    {
+        if (_phase != Phase::Handshake || !_awaitingHook) return;
+        _awaitingHook = false;
+        std::string response;
+        if (accept)
+            response.swap(_pendingResponse);
+        else
+        {
+            if (status < 100 || status > 599) status = 500;
+            response = httpErrorResponse(status, reason, _options.serverHandshake.serverHeader);
+        }
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            queueLocked(response);
+            if (!accept)
+            {
+                flushLocked();
+                updateInterestLocked();
+            }
+        }
+        if (!accept)
+        {
+            failHandshake(status, reason);
+            return;
+        }
+        std::string early;
+        early.swap(_early);
+        // As without a hook: the 101 goes out once the session is open.
+        openSession(_pendingResult, early.data(), early.size());
         std::lock_guard<std::mutex> lock(_mutex);
         flushLocked();
         updateInterestLocked();
@@ -385,6 +468,7 @@ namespace ix::detail
 
     void Connection::onSessionData(const char* data, size_t size)
     {
+        _peerActive = true; // any traffic from the peer shows it is alive (pingTimeout)
         {
             std::lock_guard<std::mutex> lock(_mutex);
             if (!_session) return;
@@ -768,6 +852,7 @@ namespace ix::detail
         if (_handshakeTimer) _loop.cancelTimer(_handshakeTimer), _handshakeTimer = 0;
         if (_closeTimer) _loop.cancelTimer(_closeTimer), _closeTimer = 0;
         if (_pingTimer) _loop.cancelTimer(_pingTimer), _pingTimer = 0;
+        if (_pingDeadlineTimer) _loop.cancelTimer(_pingDeadlineTimer), _pingDeadlineTimer = 0;
         if (_failureTimer) _loop.cancelTimer(_failureTimer), _failureTimer = 0;
         std::lock_guard<std::mutex> lock(_mutex);
         if (_fd >= 0)
@@ -809,7 +894,11 @@ namespace ix::detail
     void Connection::heartbeat()
     {
         if (_options.pingIntervalSecs <= 0 || _phase != Phase::Open) return;
-        if (!_pongReceived)
+        // Upstream's rule: no pong since the previous heartbeat closes at the next
+        // one. With pingTimeoutSecs (our extension) a deadline after the ping
+        // decides instead, and any traffic from the peer counts as an answer.
+        const bool deadlineRule = _options.pingTimeoutSecs > 0;
+        if (!deadlineRule && !_pongReceived)
         {
             close(WebSocketCloseConstants::kInternalErrorCode, WebSocketCloseConstants::kPingTimeoutMessage);
             return;
@@ -821,6 +910,20 @@ namespace ix::detail
         _pongReceived = false;
         sendControl(kPing, payload.data(), payload.size());
         std::weak_ptr<Connection> weak = shared_from_this();
+        if (deadlineRule && !_pingDeadlineTimer)
+        {
+            // One deadline at a time: a ping sent while one runs is covered by the
+            // next deadline, armed at the following heartbeat (pingTimeout + one
+            // interval at most).
+            _peerActive = false;
+            _pingDeadlineTimer = _loop.addTimer(std::chrono::seconds(_options.pingTimeoutSecs), [weak] {
+                if (auto self = weak.lock())
+                {
+                    self->_pingDeadlineTimer = 0;
+                    self->onPingDeadline();
+                }
+            });
+        }
         _pingTimer = _loop.addTimer(std::chrono::seconds(_options.pingIntervalSecs), [weak] {
             if (auto self = weak.lock())
             {
@@ -828,6 +931,12 @@ namespace ix::detail
                 self->heartbeat();
             }
         });
+    }
+
+    void Connection::onPingDeadline()
+    {
+        if (_phase != Phase::Open || _peerActive) return;
+        close(WebSocketCloseConstants::kInternalErrorCode, WebSocketCloseConstants::kPingTimeoutMessage);
     }
 
     // ------------------------------------------------------------------ any thread

@@ -15,6 +15,7 @@
 #include "ixwebsocket/IXWebSocket.h"
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,8 @@ namespace ix::detail
         // Session events in order; the last one of a connection is its Close.
         virtual void onSessionEvents(std::vector<SessionEvent>& events) = 0;
     };
+
+    class Connection;
 
     struct ConnectionOptions
     {
@@ -69,6 +72,10 @@ namespace ix::detail
 
         // Server (serverHandshake.deflate: the permessage-deflate policy)
         ServerHandshakeOptions serverHandshake;
+        // When set, an upgrade request that passed validation is shown to the hook
+        // (loop thread) before anything is answered; the connection then waits,
+        // still bounded by handshakeTimeoutMs, for answerHandshake().
+        std::function<void(const std::shared_ptr<Connection>&, const HttpHead& request)> handshakeHook;
     };
 
     class TlsStream;
@@ -111,6 +118,11 @@ namespace ix::detail
 
         // The application has processed `count` more delivered events. Any thread.
         void acknowledge(size_t count);
+
+        // Server with a handshake hook: writes the 101 and opens the session, or
+        // answers an HTTP error (status 100..599, else 500) and closes. Loop
+        // thread; ignored unless the connection waits for this answer.
+        void answerHandshake(bool accept, int status, const std::string& reason);
 
         ReadyState readyState() const;
         size_t bufferedAmount() const;
@@ -158,6 +170,7 @@ namespace ix::detail
         void onTransportLost(const std::string& reason);
         void armCloseTimer();
         void heartbeat();
+        void onPingDeadline();
         void commitPendingFailure();
 
         // Under _mutex
@@ -208,6 +221,13 @@ namespace ix::detail
         uint16_t _closeCode = 0;     // our Close, for a timed-out handshake
         std::string _closeReason;
         bool _pongReceived = true;
+        bool _peerActive = false;    // bytes received since the deadline was armed
+        EventLoop::TimerId _pingDeadlineTimer = 0; // pingTimeoutSecs after a heartbeat
+        // Server handshake hook: waiting for answerHandshake()
+        bool _awaitingHook = false;
+        std::string _pendingResponse; // the 101 to write on accept
+        WebSocketInitResult _pendingResult;
+        std::string _early;           // bytes that followed the request
         uint64_t _heartbeatCount = 0;
         // Delivered, not yet acknowledged. Atomic so that acknowledge() needs no
         // loop wake-up unless a failure is waiting for it (_awaitingAcks).

@@ -2,9 +2,11 @@
 #include "send_batch.h"
 #include "frame_codec.h"
 
+#include "redirect.h"
 #include "utf8.h"
 #include "ixwebsocket/IXExponentialBackoff.h"
 #include <chrono>
+#include <cstdint>
 
 namespace ix::detail
 {
@@ -15,6 +17,14 @@ namespace ix::detail
         const std::string kEmpty;
         // How long stop() waits for the close handshake before dropping the connection.
         constexpr int kCloseTimeoutMs = 1000;
+
+        // A handshake budget in ms (seconds * 1000 without overflow).
+        int budgetMs(int secs)
+        {
+            if (secs <= 0) return 1000;
+            const int64_t ms = int64_t {secs} * 1000;
+            return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
+        }
     } // namespace
 
     WebSocketCore::WebSocketCore(EventLoop& loop, bool serverSide) : _loop(loop), _serverSide(serverSide)
@@ -59,7 +69,7 @@ namespace ix::detail
 
     // ---------------------------------------------------------------- lifecycle
 
-    ConnectionOptions WebSocketCore::buildOptions(int timeoutSecs, std::string& error)
+    ConnectionOptions WebSocketCore::buildOptions(const std::string& urlText, int timeoutMs, std::string& error)
     {
         ConnectionOptions o;
         std::lock_guard<std::mutex> lock(configMutex);
@@ -70,12 +80,12 @@ namespace ix::detail
         o.sendBufferLimit = sendBufferLimit;
         o.slowConsumerPolicy = slowConsumerPolicy;
         o.sendTimeoutMs = sendTimeoutMs;
-        o.handshakeTimeoutMs = timeoutSecs * 1000;
+        o.handshakeTimeoutMs = timeoutMs > 0 ? timeoutMs : 1;
         o.closeTimeoutMs = kCloseTimeoutMs;
         o.pingIntervalSecs = pingIntervalSecs;
         o.pingTimeoutSecs = pingTimeoutSecs;
         o.pingMessage = pingMessage;
-        o.urlText = url;
+        o.urlText = urlText;
         o.extraHeaders = extraHeaders;
         o.subprotocols = subprotocols;
         if (deflateOptions.enabled())
@@ -83,33 +93,116 @@ namespace ix::detail
             WebSocketPerMessageDeflateOptions offer = deflateOptions; // generateHeader() is not const
             o.extensionsOffer = offer.generateHeader();
         }
-        if (!parseUrl(url, o.url, error)) return o;
+        if (!parseUrl(urlText, o.url, error)) return o;
         if (o.url.tls) // wss:// and https:// (upstream: wss only, defect 33)
         {
             // Shared by clients with the same options; rebuilt when they or the
             // files they name change (reconnections skip reloading the CA store).
             std::string tlsError;
             o.tls = TlsContext::sharedClient(tlsOptions, tlsError);
-            if (!o.tls) error = "TLS setup failed for " + url + ": " + tlsError;
+            if (!o.tls) error = "TLS setup failed for " + urlText + ": " + tlsError;
         }
         return o;
     }
 
-    void WebSocketCore::attempt(int timeoutSecs, bool synchronous)
+    void WebSocketCore::abandonAttemptLocked()
+    {
+        _attemptPending = false;
+        if (_syncPending && !_syncDone)
+        {
+            _syncResult = WebSocketInitResult(false, 0, "Cancelled");
+            _syncDone = true;
+        }
+    }
+
+    void WebSocketCore::attempt(int timeoutMs, uint64_t generation)
+    {
+        // Loop thread.
+        std::string urlText;
+        {
+            std::lock_guard<std::mutex> lock(configMutex);
+            urlText = url;
+        }
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            if (generation != _generation)
+            {
+                abandonAttemptLocked();
+                _stateChanged.notify_all();
+                return;
+            }
+            _attemptGeneration = generation;
+            _attemptUrl = urlText;
+            _firstUrl = urlText;
+            _redirects = 0;
+            _attemptDeadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+        }
+        launch(urlText, timeoutMs, generation);
+    }
+
+    void WebSocketCore::launch(const std::string& urlText, int timeoutMs, uint64_t generation)
     {
         // Loop thread.
         std::string error;
-        ConnectionOptions options = buildOptions(timeoutSecs, error);
+        ConnectionOptions options = buildOptions(urlText, timeoutMs, error);
         if (!error.empty())
         {
-            WebSocketInitResult result(false, 0, error);
-            onConnectionFailed(result);
+            onConnectionFailed(WebSocketInitResult(false, 0, error));
             return;
         }
-        auto conn = Connection::connectClient(_loop, std::move(options), shared_from_this());
-        std::lock_guard<std::mutex> lock(_stateMutex);
-        (void) synchronous;
-        _connection = conn;
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            if (generation == _generation)
+            {
+                // Under the lock: a concurrent stop() either came first (nothing is
+                // started) or sees this connection and cancels it.
+                _connection = Connection::connectClient(_loop, std::move(options), shared_from_this());
+                return;
+            }
+            abandonAttemptLocked();
+        }
+        _stateChanged.notify_all();
+    }
+
+    bool WebSocketCore::followRedirect(WebSocketInitResult& result)
+    {
+        // Loop thread; client attempts only.
+        if (_serverSide || !isRedirectStatus(result.http_status)) return false;
+        const std::string* location = redirectLocation(result.headers);
+        if (!location) return false;
+        std::string target;
+        int remainingMs = 0;
+        uint64_t generation;
+        {
+            std::lock_guard<std::mutex> lock(_stateMutex);
+            generation = _attemptGeneration;
+            if (generation != _generation) return false; // stopped: no further hop
+            if (_redirects >= kMaxRedirects)
+            {
+                result.errorStr = "Too many redirects (" + std::to_string(kMaxRedirects) + ") connecting to " +
+                                  _firstUrl + ", last Location: " + *location;
+                return false;
+            }
+            std::string error;
+            if (!resolveRedirect(_attemptUrl, *location, target, error))
+            {
+                result.errorStr = error;
+                return false;
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(_attemptDeadline -
+                                                                              std::chrono::steady_clock::now());
+            remainingMs = static_cast<int>(left.count());
+            if (remainingMs <= 0)
+            {
+                result.errorStr = "Timed out following redirects from " + _firstUrl;
+                return false;
+            }
+            ++_redirects;
+            _attemptUrl = target;
+            _connection.reset();
+        }
+        launch(target, remainingMs, generation);
+        return true;
     }
 
     void WebSocketCore::start()
@@ -121,7 +214,34 @@ namespace ix::detail
         _attemptPending = true;
         _retries = 0;
         auto self = shared_from_this();
-        _loop.post([self] { self->attempt(self->handshakeTimeoutSecs, false); });
+        uint64_t generation = _generation;
+        _loop.post([self, generation] { self->attempt(budgetMs(self->handshakeTimeoutSecs), generation); });
+    }
+
+    WebSocketInitResult WebSocketCore::startAndWait(int timeoutSecs)
+    {
+        if (_loop.inLoopThread())
+            return WebSocketInitResult(false, 0, "startAndWait() cannot be called from an event callback");
+        std::unique_lock<std::mutex> lock(_stateMutex);
+        if (_serverSide) return WebSocketInitResult(false, 0, "Not a client");
+        if (_running || _connection || _attemptPending || _syncPending)
+            return WebSocketInitResult(false, 0, "Already started");
+        _running = true;
+        _attemptPending = true;
+        _retries = 0;
+        _syncPending = true;
+        _syncDone = false;
+        _syncEmits = true;
+        if (timeoutSecs <= 0) timeoutSecs = 1;
+        auto self = shared_from_this();
+        uint64_t generation = _generation;
+        _loop.post([self, timeoutSecs, generation] { self->attempt(budgetMs(timeoutSecs), generation); });
+        // The handshake timer bounds this; the margin covers a busy loop.
+        _stateChanged.wait_for(lock, std::chrono::seconds(int64_t {timeoutSecs} + 5), [this] { return _syncDone; });
+        _syncPending = false;
+        _syncEmits = false;
+        if (!_syncDone) return WebSocketInitResult(false, 0, "Timed out waiting for the connection attempt");
+        return _syncResult;
     }
 
     WebSocketInitResult WebSocketCore::connect(int timeoutSecs)
@@ -130,13 +250,17 @@ namespace ix::detail
             return WebSocketInitResult(false, 0, "connect() cannot be called from an event callback");
         std::unique_lock<std::mutex> lock(_stateMutex);
         if (_connection && _connection->isOpen()) return WebSocketInitResult(false, 0, "Already connected");
+        if (_syncPending) return WebSocketInitResult(false, 0, "A connection attempt is already waited for");
         _syncPending = true;
         _syncDone = false;
+        _syncEmits = false;
         _attemptPending = true;
+        if (timeoutSecs <= 0) timeoutSecs = 1;
         auto self = shared_from_this();
-        _loop.post([self, timeoutSecs] { self->attempt(timeoutSecs > 0 ? timeoutSecs : 1, true); });
+        uint64_t generation = _generation;
+        _loop.post([self, timeoutSecs, generation] { self->attempt(budgetMs(timeoutSecs), generation); });
         // The handshake timer bounds this; the margin covers a busy loop.
-        _stateChanged.wait_for(lock, std::chrono::seconds(timeoutSecs + 5), [this] { return _syncDone; });
+        _stateChanged.wait_for(lock, std::chrono::seconds(int64_t {timeoutSecs} + 5), [this] { return _syncDone; });
         _syncPending = false;
         if (!_syncDone) return WebSocketInitResult(false, 0, "Timed out waiting for the connection attempt");
         return _syncResult;
@@ -152,7 +276,8 @@ namespace ix::detail
                 _running = true;
                 _attemptPending = true;
                 auto self = shared_from_this();
-                _loop.post([self] { self->attempt(self->handshakeTimeoutSecs, false); });
+                uint64_t generation = _generation;
+                _loop.post([self, generation] { self->attempt(budgetMs(self->handshakeTimeoutSecs), generation); });
             }
         }
         std::unique_lock<std::mutex> lock(_stateMutex);
@@ -164,14 +289,23 @@ namespace ix::detail
     void WebSocketCore::stop(uint16_t code, const std::string& reason)
     {
         std::shared_ptr<Connection> conn;
+        EventLoop::TimerId retryTimer = 0;
         {
             std::lock_guard<std::mutex> lock(_stateMutex);
             _running = false;
-            ++_generation; // a pending retry timer becomes a no-op
+            ++_generation; // attempts not yet launched and retry timers become no-ops
             conn = _connection;
+            retryTimer = _retryTimer;
+            _retryTimer = 0;
             if (!conn && _attemptPending && !_syncPending) _attemptPending = false;
         }
         _stateChanged.notify_all();
+        if (retryTimer)
+        {
+            // Interrupt the backoff wait now; the timer would only release us later.
+            auto self = shared_from_this();
+            _loop.dispatch([self, retryTimer] { self->_loop.cancelTimer(retryTimer); });
+        }
         if (!conn) return;
         conn->close(code, reason);
         if (_loop.inLoopThread()) return; // from a callback: never wait on our own thread
@@ -239,9 +373,9 @@ namespace ix::detail
     {
         {
             std::lock_guard<std::mutex> lock(_stateMutex);
-            _retries = 0;
+            _retries = 0; // the backoff starts over after a successful open
             _attemptPending = false;
-            if (_syncPending)
+            if (_syncPending && !_syncDone)
             {
                 _syncResult = result;
                 _syncDone = true;
@@ -252,20 +386,22 @@ namespace ix::detail
                 WebSocketOpenInfo(result.uri, result.headers, result.protocol), WebSocketCloseInfo(), false);
     }
 
-    void WebSocketCore::onConnectionFailed(const WebSocketInitResult& result)
+    void WebSocketCore::onConnectionFailed(const WebSocketInitResult& failure)
     {
+        WebSocketInitResult result = failure;
+        if (followRedirect(result)) return; // the next hop of the same attempt
+
         WebSocketErrorInfo info;
         bool emit = false;
-        bool retry = false;
-        uint32_t waitMs = 0;
         {
             std::lock_guard<std::mutex> lock(_stateMutex);
             _connection.reset();
+            const bool stopped = _attemptGeneration != _generation; // by stop()
             if (_serverSide)
             {
                 _attemptPending = false;
             }
-            else if (_syncPending && !_syncDone)
+            else if (_syncPending && !_syncDone && !_syncEmits)
             {
                 // connect(): the caller gets the result; no Error event (upstream).
                 _syncResult = result;
@@ -274,16 +410,26 @@ namespace ix::detail
             }
             else
             {
-                emit = true;
+                if (_syncPending && !_syncDone)
+                {
+                    // startAndWait(): the caller gets the result, and events go on
+                    // as with start().
+                    _syncResult = result;
+                    _syncDone = true;
+                }
+                // An attempt cancelled by the user's stop() is not an error to report.
+                emit = !stopped;
                 info.reason = result.errorStr;
                 info.http_status = result.http_status;
-                if (_running && autoReconnect)
+                if (_running && autoReconnect && !stopped)
                 {
-                    waitMs = calculateRetryWaitMilliseconds(_retries, maxWaitMs, minWaitMs);
+                    // Upstream's backoff (spec 17.4): the n-th consecutive failure
+                    // (n from 0) waits 100 ms * 2^n within [min, max]; the Error event
+                    // announces the wait and the failure count before the sleep.
+                    uint32_t waitMs = calculateRetryWaitMilliseconds(_retries, maxWaitMs, minWaitMs);
                     _retries++;
                     info.retries = _retries;
                     info.wait_time = waitMs;
-                    retry = true;
                     _attemptPending = true;
                     uint64_t generation = _generation;
                     auto self = shared_from_this();
@@ -298,7 +444,7 @@ namespace ix::detail
                                 return;
                             }
                         }
-                        self->attempt(self->handshakeTimeoutSecs, false);
+                        self->attempt(budgetMs(self->handshakeTimeoutSecs), generation);
                     });
                 }
                 else
@@ -309,7 +455,6 @@ namespace ix::detail
             }
         }
         _stateChanged.notify_all();
-        (void) retry;
         if (emit)
             deliver(WebSocketMessageType::Error, kEmpty, 0, info, WebSocketOpenInfo(), WebSocketCloseInfo(),
                     false);
@@ -357,12 +502,14 @@ namespace ix::detail
                     {
                         // The first attempt after a drop is not delayed (upstream).
                         bool still;
+                        uint64_t generation;
                         {
                             std::lock_guard<std::mutex> lock(_stateMutex);
+                            generation = _generation;
                             still = _running && autoReconnect && !_connection;
                             if (!still) _attemptPending = false;
                         }
-                        if (still) attempt(handshakeTimeoutSecs, false);
+                        if (still) attempt(budgetMs(handshakeTimeoutSecs), generation);
                         else _stateChanged.notify_all();
                     }
                     break;
@@ -653,6 +800,7 @@ namespace ix
 
     void WebSocket::beginSendBatch() { detail::sendBatchBegin(); }
     void WebSocket::endSendBatch() { detail::sendBatchEnd(); }
+    WebSocketInitResult WebSocket::startAndWait(int timeoutSecs) { return _core->startAndWait(timeoutSecs); }
 
     int WebSocket::getPingTimeout() const
     {

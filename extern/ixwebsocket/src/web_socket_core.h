@@ -7,6 +7,7 @@
 #include "event_loop.h"
 #include "ixwebsocket/IXWebSocket.h"
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,9 @@ namespace ix::detail
 
         // ---- lifecycle (any thread)
         void start();
+        // start(), then waits for the first attempt (handshake budget timeoutSecs)
+        // and returns its result; its Open or Error event is delivered as usual.
+        WebSocketInitResult startAndWait(int timeoutSecs);
         void stop(uint16_t code, const std::string& reason);
         WebSocketInitResult connect(int timeoutSecs);
         void run();
@@ -75,11 +79,20 @@ namespace ix::detail
         std::function<void(const WebSocketInitResult&)> onFinished;
 
     private:
-        void attempt(int timeoutSecs, bool synchronous);
+        // One connection attempt (redirects included) within timeoutMs; a no-op
+        // when stop() came after `generation` was taken. Loop thread.
+        void attempt(int timeoutMs, uint64_t generation);
+        // Connects to urlText for the current attempt. Loop thread.
+        void launch(const std::string& urlText, int timeoutMs, uint64_t generation);
+        // The attempt was abandoned by stop(): settle a waiting connect()/startAndWait().
+        void abandonAttemptLocked();
+        // A 3xx with a Location: follow it. Returns true when a new hop started;
+        // otherwise `result` may have been replaced by the final error.
+        bool followRedirect(WebSocketInitResult& result);
         void deliver(WebSocketMessageType type, const std::string& data, size_t wireSize,
                      WebSocketErrorInfo error, WebSocketOpenInfo open, WebSocketCloseInfo close,
                      bool binary, std::string* movable = nullptr);
-        ConnectionOptions buildOptions(int timeoutSecs, std::string& error);
+        ConnectionOptions buildOptions(const std::string& urlText, int timeoutMs, std::string& error);
 
         EventLoop& _loop;
         const bool _serverSide;
@@ -94,10 +107,18 @@ namespace ix::detail
         bool _attemptPending = false; // an attempt or a backoff wait is under way
         uint32_t _retries = 0;        // consecutive failures
         EventLoop::TimerId _retryTimer = 0;
-        uint64_t _generation = 0;     // invalidates stale retry timers
-        // connect(): the synchronous attempt's result
+        uint64_t _generation = 0;     // bumped by stop(): invalidates attempts and timers
+        // The attempt under way: its generation, URL (after redirects), redirect
+        // count and overall deadline (the handshake budget covers every hop).
+        uint64_t _attemptGeneration = 0;
+        std::string _attemptUrl;
+        std::string _firstUrl;
+        int _redirects = 0;
+        std::chrono::steady_clock::time_point _attemptDeadline;
+        // connect() / startAndWait(): the first attempt's result
         bool _syncPending = false;
         bool _syncDone = false;
+        bool _syncEmits = false;      // startAndWait: events as with start()
         WebSocketInitResult _syncResult;
     };
 } // namespace ix::detail

@@ -4,7 +4,9 @@
 #include "event_loop.h"
 #include "web_socket_core.h"
 #include "ixwebsocket/IXUserAgent.h"
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <unordered_map>
 #include <unistd.h>
@@ -28,6 +30,7 @@ namespace ix
         WebSocketPerMessageDeflateOptions deflate {true}; // under deflateMutex
         std::atomic<size_t> maxMessageSize {0};
         std::vector<std::string> subprotocols; // set before start()
+        OnHandshakeCallback handshakeHook;     // set before start()
         OnConnectionCallback onConnection;
         OnClientMessageCallback onClientMessage;
 
@@ -37,6 +40,39 @@ namespace ix
         std::unordered_map<WebSocket*, std::shared_ptr<WebSocket>> connections;
         bool stopping = false;
     };
+
+    // ---------------------------------------------------------- handshake hook
+
+    struct HandshakeResponder::State
+    {
+        State(std::weak_ptr<detail::EventLoop> l, std::weak_ptr<detail::Connection> c)
+            : loop(std::move(l)), connection(std::move(c))
+        {
+        }
+        ~State() { send(false, 500, "Handshake not answered"); }
+
+        void send(bool accept, int status, const std::string& reason)
+        {
+            if (answered.exchange(true)) return;
+            auto l = loop.lock();
+            if (!l) return; // the server has stopped
+            auto weak = connection;
+            l->post([weak, accept, status, reason] {
+                if (auto conn = weak.lock()) conn->answerHandshake(accept, status, reason);
+            });
+        }
+
+        std::weak_ptr<detail::EventLoop> loop;
+        std::weak_ptr<detail::Connection> connection;
+        std::atomic<bool> answered {false};
+    };
+
+    HandshakeResponder::HandshakeResponder(std::shared_ptr<State> state) : _state(std::move(state)) {}
+    void HandshakeResponder::accept() { _state->send(true, 101, ""); }
+    void HandshakeResponder::reject(int status, const std::string& reason) { _state->send(false, status, reason); }
+    bool HandshakeResponder::answered() const { return _state->answered; }
+
+    // ------------------------------------------------------------------ server
 
     WebSocketServer::WebSocketServer(int port, const std::string& host, int backlog, size_t maxConnections,
                                      int handshakeTimeoutSecs, int addressFamily, int pingIntervalSeconds,
@@ -75,6 +111,7 @@ namespace ix
     bool WebSocketServer::isPerMessageDeflateEnabled() { return getPerMessageDeflateOptions().enabled(); }
     void WebSocketServer::setMaxMessageSize(size_t bytes) { _impl->maxMessageSize = bytes; }
     void WebSocketServer::setSubProtocols(const std::vector<std::string>& p) { _impl->subprotocols = p; }
+    void WebSocketServer::setHandshakeHook(const OnHandshakeCallback& hook) { _impl->handshakeHook = hook; }
     std::vector<std::string> WebSocketServer::getSubProtocols() const { return _impl->subprotocols; }
     size_t WebSocketServer::getMaxMessageSize() const { return _impl->maxMessageSize; }
 
@@ -213,7 +250,9 @@ namespace ix
             options.slowConsumerPolicy = core->slowConsumerPolicy;
             options.sendTimeoutMs = core->sendTimeoutMs;
         }
-        options.handshakeTimeoutMs = (_impl->handshakeTimeoutSecs > 0 ? _impl->handshakeTimeoutSecs : 1) * 1000;
+        options.handshakeTimeoutMs = static_cast<int>(
+            std::min<int64_t>(int64_t {_impl->handshakeTimeoutSecs > 0 ? _impl->handshakeTimeoutSecs : 1} * 1000,
+                              INT32_MAX));
         options.closeTimeoutMs = kCloseTimeoutMs;
         options.pingIntervalSecs = _impl->pingIntervalSecs;
         options.serverHandshake.serverHeader = userAgent();
@@ -227,6 +266,22 @@ namespace ix
             policy.clientMaxWindowBits = d.getClientMaxWindowBits();
             policy.serverNoContextTakeover = d.getServerNoContextTakeover();
             policy.clientNoContextTakeover = d.getClientNoContextTakeover();
+        }
+        if (_impl->handshakeHook)
+        {
+            auto hook = _impl->handshakeHook;
+            std::weak_ptr<detail::EventLoop> weakLoop = _loop;
+            options.handshakeHook = [hook, weakLoop, state](const std::shared_ptr<detail::Connection>& conn,
+                                                            const detail::HttpHead& head) {
+                HandshakeRequest request;
+                request.uri = head.target;
+                request.headers = head.headers;
+                request.remoteIp = state->getRemoteIp();
+                request.remotePort = state->getRemotePort();
+                request.connectionState = state;
+                auto answer = std::make_shared<HandshakeResponder::State>(weakLoop, conn);
+                hook(request, HandshakeResponder(std::move(answer)));
+            };
         }
 
         {

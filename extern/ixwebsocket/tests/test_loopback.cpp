@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <thread>
+#include <vector>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -220,6 +222,136 @@ namespace
         CHECK(std::chrono::steady_clock::now() - t0 < 1000ms);
     }
 
+    int unusedPort()
+    {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr {};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+        socklen_t len = sizeof(addr);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        int port = ntohs(addr.sin_port);
+        ::close(fd);
+        return port;
+    }
+
+    void testStartAndWaitAndStopDuringBackoff()
+    {
+        ix::WebSocket client;
+        Inbox inbox;
+        client.setUrl("ws://127.0.0.1:" + std::to_string(unusedPort()) + "/");
+        client.setMinWaitBetweenReconnectionRetries(60000);
+        client.setMaxWaitBetweenReconnectionRetries(60000);
+        client.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { inbox.push(msg); });
+        auto result = client.startAndWait(5);
+        CHECK(!result.success);
+        CHECK(result.errorStr.find("Connection refused") != std::string::npos);
+        // Unlike connect(), the failure is an Error event of the reconnection loop.
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Error, item));
+        CHECK_EQ(item.retries, 1);
+        CHECK(client.getReadyState() == ix::ReadyState::Connecting);
+        CHECK_EQ(client.startAndWait(1).errorStr, std::string("Already started"));
+        client.stop(); // interrupts the 60 s wait
+        CHECK(client.getReadyState() == ix::ReadyState::Closed);
+        // No Error for the cancelled wait, nothing after stop().
+        CHECK(!inbox.next(ix::WebSocketMessageType::Error, item, 200ms));
+    }
+
+    void testHandshakeHook()
+    {
+        ix::WebSocketServer server(0, "127.0.0.1", 64, 128, 2);
+        Inbox inbox;
+        std::mutex m;
+        std::condition_variable cv;
+        std::vector<std::pair<ix::HandshakeRequest, ix::HandshakeResponder>> pending;
+        server.setOnClientMessageCallback(
+            [&](std::shared_ptr<ix::ConnectionState>, ix::WebSocket&, const ix::WebSocketMessagePtr& msg) {
+                inbox.push(msg);
+            });
+        server.setHandshakeHook([&](const ix::HandshakeRequest& request, ix::HandshakeResponder responder) {
+            if (request.uri == "/drop") return; // destroyed unanswered: 500
+            std::lock_guard<std::mutex> lock(m);
+            pending.emplace_back(request, responder); // answered later, from the test thread
+            cv.notify_all();
+        });
+        CHECK(server.listen().first);
+        server.start();
+        const std::string base = "ws://127.0.0.1:" + std::to_string(server.getPort());
+
+        // Answer each request from this thread once it has arrived.
+        auto answerNext = [&](bool accept) {
+            std::unique_lock<std::mutex> lock(m);
+            if (!cv.wait_for(lock, 5s, [&] { return !pending.empty(); })) return std::string();
+            auto entry = pending.front();
+            pending.erase(pending.begin());
+            lock.unlock();
+            if (accept)
+                entry.second.accept();
+            else
+                entry.second.reject(401, "Unauthorized");
+            entry.second.accept(); // a second answer is ignored
+            CHECK(entry.second.answered());
+            return entry.first.uri + " " + entry.first.remoteIp + " " +
+                   entry.first.headers.at("sec-websocket-version");
+        };
+
+        ix::WebSocket denied;
+        denied.setUrl(base + "/deny?x=1");
+        denied.disableAutomaticReconnection();
+        denied.setOnMessageCallback([](const ix::WebSocketMessagePtr&) {});
+        ix::WebSocketInitResult deniedResult;
+        std::thread t([&] { deniedResult = denied.connect(5); });
+        CHECK_EQ(answerNext(false), std::string("/deny?x=1 127.0.0.1 13"));
+        t.join();
+        CHECK(!deniedResult.success);
+        CHECK_EQ(deniedResult.http_status, 401);
+
+        ix::WebSocket dropped;
+        dropped.setUrl(base + "/drop");
+        dropped.disableAutomaticReconnection();
+        dropped.setOnMessageCallback([](const ix::WebSocketMessagePtr&) {});
+        auto droppedResult = dropped.connect(5);
+        CHECK_EQ(droppedResult.http_status, 500);
+
+        ix::WebSocket allowed;
+        Inbox clientInbox;
+        allowed.setUrl(base + "/allow");
+        allowed.disableAutomaticReconnection();
+        allowed.setOnMessageCallback([&](const ix::WebSocketMessagePtr& msg) { clientInbox.push(msg); });
+        ix::WebSocketInitResult allowedResult;
+        std::thread t2([&] { allowedResult = allowed.connect(5); });
+        CHECK_EQ(answerNext(true), std::string("/allow 127.0.0.1 13"));
+        t2.join();
+        CHECK(allowedResult.success);
+        Inbox::Item item;
+        CHECK(inbox.next(ix::WebSocketMessageType::Open, item));
+        CHECK_EQ(item.uri, std::string("/allow")); // the only Open: rejected ones never reach the callback
+        CHECK(!inbox.next(ix::WebSocketMessageType::Open, item, 100ms));
+
+        // A request still waiting when the server stops: dropped with the others.
+        ix::WebSocket waiting;
+        waiting.setUrl(base + "/late");
+        waiting.disableAutomaticReconnection();
+        waiting.setOnMessageCallback([](const ix::WebSocketMessagePtr&) {});
+        ix::WebSocketInitResult waitingResult;
+        std::thread t3([&] { waitingResult = waiting.connect(5); });
+        {
+            std::unique_lock<std::mutex> lock(m);
+            CHECK(cv.wait_for(lock, 5s, [&] { return !pending.empty(); }));
+        }
+        server.stop(1001, "Going away", 500);
+        t3.join();
+        CHECK(!waitingResult.success);
+        {
+            std::lock_guard<std::mutex> lock(m);
+            for (auto& entry : pending) entry.second.accept(); // too late: ignored
+            pending.clear();
+        }
+        allowed.stop();
+    }
+
     void testBadUrl()
     {
         ix::WebSocket client;
@@ -358,6 +490,8 @@ int main()
     testStartReconnectsAndStopFromCallback();
     testConnectionRefusedBackoff();
     testBadUrl();
+    testStartAndWaitAndStopDuringBackoff();
+    testHandshakeHook();
     testStopFromServerCallback();
     testMaxConnectionsAnswers503();
     testManyClientsOneServer();

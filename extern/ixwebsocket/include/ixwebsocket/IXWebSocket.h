@@ -177,6 +177,13 @@ namespace ix
         // connection. Used by bindings around a batch of application callbacks.
         static void beginSendBatch();
         static void endSendBatch();
+        // start(), then waits for the outcome of the first attempt, whose
+        // handshake budget is timeoutSecs (later attempts use the handshake
+        // timeout), and returns it. Unlike connect(), a failure is reported with
+        // an Error event and, with automatic reconnection, the backoff goes on
+        // exactly as after start(). Returns success=false, "Already started",
+        // while started. Not from an event callback.
+        WebSocketInitResult startAndWait(int timeoutSecs);
 #endif
 
     private:

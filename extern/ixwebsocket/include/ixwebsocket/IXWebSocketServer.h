@@ -1,6 +1,7 @@
 #pragma once
 #include "IXSocketServer.h"
 #include "IXWebSocket.h"
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -10,6 +11,41 @@
 
 namespace ix
 {
+#ifdef IXWS_ENGINE_EXTENSIONS
+    // ----- ixws extension: the server handshake hook -----
+    // An upgrade request that passed the protocol checks, before it is answered.
+    struct HandshakeRequest
+    {
+        std::string uri;              // the request target: path and query
+        WebSocketHttpHeaders headers; // the request headers
+        std::string remoteIp;
+        int remotePort = 0;
+        std::shared_ptr<ConnectionState> connectionState;
+    };
+
+    // The answer to one HandshakeRequest: accept() or reject(status, reason),
+    // from any thread, at most once (later calls are ignored; copies share the
+    // answer). When the last copy is destroyed unanswered, the request is
+    // rejected with 500.
+    class HandshakeResponder
+    {
+    public:
+        struct State;
+        explicit HandshakeResponder(std::shared_ptr<State> state);
+        // Writes the 101 and opens the connection (Open event).
+        void accept();
+        // Answers an HTTP error (status 100..599, else 500) and closes; no event
+        // reaches the application for this connection.
+        void reject(int status, const std::string& reason);
+        bool answered() const;
+
+    private:
+        std::shared_ptr<State> _state;
+    };
+
+    using OnHandshakeCallback = std::function<void(const HandshakeRequest&, HandshakeResponder)>;
+#endif
+
     class WebSocketServer : public SocketServer
     {
     public:
@@ -78,6 +114,12 @@ namespace ix
         // Sends one message to every open connection, framed once; returns how
         // many connections accepted it.
         size_t broadcast(const std::string& data, bool binary = false);
+        // Called on the server's loop thread for every upgrade request that passed
+        // the protocol checks, before the 101 is written. It must not block: it
+        // answers through the responder, now or later from any thread, and the
+        // connection waits for that answer within the handshake timeout (then:
+        // 503 "Handshake hook timed out"). Set before start().
+        void setHandshakeHook(const OnHandshakeCallback& hook);
 #endif
 
     private:
