@@ -366,11 +366,13 @@ def test_close_event_server_initiated(server_rec):
 
 
 def test_server_stop_closes_clients_with_1000(server_rec):
+    # The default is 1001 "Going away" (tests/test_health.py); 1000 when asked,
+    # which is also what upstream's stop() always sends.
     server, srec = server_rec
     crec = Recorder()
     client = connect(server, method=crec)
     srec.next("open")
-    server.stop()
+    server.stop(1000, "Normal closure")
     ev = crec.next("close")
     assert ev.code == 1000 and ev.remote is True
     ev = srec.next("close")

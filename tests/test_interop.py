@@ -300,7 +300,7 @@ def test_server_stop_closes_peers_with_1000(make_server):
     peers = [wsc_connect(server) for _ in range(3)]
     try:
         assert wait_until(lambda: len(server.clients()) == 3, 5)
-        server.stop()
+        server.stop(1000, "Normal closure")  # the default is 1001 "Going away"
         for ws in peers:
             op, payload = ws.recv_data(control_frame=True)
             assert op == websocket.ABNF.OPCODE_CLOSE
