@@ -227,11 +227,18 @@ namespace ix::detail
         if (_running || _connection || _attemptPending || _syncPending)
             return WebSocketInitResult(false, 0, "Already started");
         _running = true;
-        _attemptPending = true;
         _retries = 0;
+        _syncEmits = true;
+        return waitForAttempt(lock, timeoutSecs);
+    }
+
+    WebSocketInitResult WebSocketCore::waitForAttempt(std::unique_lock<std::mutex>& lock, int timeoutSecs)
+    {
+        // _stateMutex is held; the attempt runs on the loop and reports through
+        // _syncResult (onConnectionOpen / onConnectionFailed).
         _syncPending = true;
         _syncDone = false;
-        _syncEmits = true;
+        _attemptPending = true;
         if (timeoutSecs <= 0) timeoutSecs = 1;
         auto self = shared_from_this();
         uint64_t generation = _generation;
@@ -251,19 +258,8 @@ namespace ix::detail
         std::unique_lock<std::mutex> lock(_stateMutex);
         if (_connection && _connection->isOpen()) return WebSocketInitResult(false, 0, "Already connected");
         if (_syncPending) return WebSocketInitResult(false, 0, "A connection attempt is already waited for");
-        _syncPending = true;
-        _syncDone = false;
-        _syncEmits = false;
-        _attemptPending = true;
-        if (timeoutSecs <= 0) timeoutSecs = 1;
-        auto self = shared_from_this();
-        uint64_t generation = _generation;
-        _loop.post([self, timeoutSecs, generation] { self->attempt(budgetMs(timeoutSecs), generation); });
-        // The handshake timer bounds this; the margin covers a busy loop.
-        _stateChanged.wait_for(lock, std::chrono::seconds(int64_t {timeoutSecs} + 5), [this] { return _syncDone; });
-        _syncPending = false;
-        if (!_syncDone) return WebSocketInitResult(false, 0, "Timed out waiting for the connection attempt");
-        return _syncResult;
+        _syncEmits = false; // connect(): the caller gets the result, no Error event (upstream)
+        return waitForAttempt(lock, timeoutSecs);
     }
 
     void WebSocketCore::run()

@@ -81,6 +81,8 @@ namespace ix::detail
     private:
         // One connection attempt (redirects included) within timeoutMs; a no-op
         // when stop() came after `generation` was taken. Loop thread.
+        // Posts an attempt and waits for its result (connect, startAndWait).
+        WebSocketInitResult waitForAttempt(std::unique_lock<std::mutex>& lock, int timeoutSecs);
         void attempt(int timeoutMs, uint64_t generation);
         // Connects to urlText for the current attempt. Loop thread.
         void launch(const std::string& urlText, int timeoutMs, uint64_t generation);
