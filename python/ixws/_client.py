@@ -78,10 +78,6 @@ class Client(_dispatch.Endpoint):
         return dict(self._config)
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def ready_state(self) -> str:
         """"CONNECTING", "OPEN", "CLOSING" or "CLOSED"."""
         if self._closed:
@@ -134,21 +130,6 @@ class Client(_dispatch.Endpoint):
             return
         _check_close(code, reason)
         self._core.stop(code, reason)
-
-    def close(self) -> None:
-        """Stops the client and releases it; the object cannot be started again."""
-        if self._closed:
-            return
-        self._closed = True
-        self._finalizer()
-
-    _shutdown = close
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self._core.ready_state()

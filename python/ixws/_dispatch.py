@@ -10,12 +10,14 @@ import itertools
 import logging
 import threading
 import weakref
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, TypeVar
 
 from . import _ixws
 from ._event import Event
 
 logger = logging.getLogger("ixws")
+
+_E = TypeVar("_E", bound="Endpoint")
 
 _registry: Dict[int, "weakref.ReferenceType[Endpoint]"] = {}
 _registry_lock = threading.Lock()
@@ -182,5 +184,27 @@ class Endpoint:
             self._queue.clear()
         return out
 
-    def _shutdown(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    # Lifecycle shared by Server and Client: subclasses set _closed = False and
+    # _finalizer (a weakref.finalize that stops and releases the engine object).
+    _closed: bool
+    _finalizer: Callable[[], Any]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stops the object and releases it; it cannot be started again."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer()
+
+    def _shutdown(self) -> None:
+        self.close()
+
+    def __enter__(self: _E) -> _E:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -89,10 +89,6 @@ class Server(_dispatch.Endpoint):
         return self._config["port"]
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def running(self) -> bool:
         return not self._closed and self._core.running
 
@@ -147,21 +143,6 @@ class Server(_dispatch.Endpoint):
             item[7].accept()
             return
         _handshake.answer(hook, request, item[7])
-
-    def close(self) -> None:
-        """Stops the server and releases it; the object cannot be started again."""
-        if self._closed:
-            return
-        self._closed = True
-        self._finalizer()
-
-    _shutdown = close
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self._core.running else "stopped")
