@@ -36,15 +36,7 @@ class Client(_dispatch.Endpoint):
         self._config: Dict[str, Any] = {"ref": ref, **config}
 
         deflate = config.get("perMessageDeflate")
-        core_deflate = None
-        if deflate is not None:
-            core_deflate = (
-                deflate["enabled"],
-                deflate["clientNoContextTakeover"],
-                deflate["serverNoContextTakeover"],
-                deflate["clientMaxWindowBits"],
-                deflate["serverMaxWindowBits"],
-            )
+        core_deflate = _options.engine_deflate(deflate)
         core_tls = _options.engine_tls(config.get("tls"), server=False)
         self._core = _ixws.ClientCore(
             ref=ref,

@@ -25,6 +25,7 @@ __all__ = [
     "resolve_method",
     "server_options",
     "client_options",
+    "engine_deflate",
     "engine_tls",
 ]
 
@@ -210,6 +211,14 @@ def _check_tls(key: str, value: Any) -> Dict[str, Any]:
     if "ciphers" in out and any(c in out["ciphers"] for c in "\0\r\n"):
         raise ValueError(f"option '{key}.ciphers' contains NUL, CR or LF")
     return out
+
+
+def engine_deflate(deflate: Optional[Dict[str, Any]]) -> Optional[Tuple[bool, bool, bool, int, int]]:
+    """A validated perMessageDeflate dict as the engine takes it, or None."""
+    if deflate is None:
+        return None
+    return (deflate["enabled"], deflate["clientNoContextTakeover"], deflate["serverNoContextTakeover"],
+            deflate["clientMaxWindowBits"], deflate["serverMaxWindowBits"])
 
 
 def engine_tls(tls: Optional[Mapping[str, Any]], *, server: bool) -> Optional[Dict[str, Any]]:

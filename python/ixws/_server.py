@@ -43,15 +43,7 @@ class Server(_dispatch.Endpoint):
         deflate = config.get("perMessageDeflate")
         disable_deflate = bool(config.get("disablePerMessageDeflate", False)) or (
             deflate is not None and not deflate["enabled"])
-        core_deflate = None
-        if deflate is not None:
-            core_deflate = (
-                deflate["enabled"],
-                deflate["clientNoContextTakeover"],
-                deflate["serverNoContextTakeover"],
-                deflate["clientMaxWindowBits"],
-                deflate["serverMaxWindowBits"],
-            )
+        core_deflate = _options.engine_deflate(deflate)
         core_tls = _options.engine_tls(config.get("tls"), server=True)
         self._core = _ixws.ServerCore(
             ref=ref,
