@@ -1,11 +1,28 @@
 #include "event_queue.h"
 
+#include <ixwebsocket/IXWebSocket.h>
+
 #include <chrono>
 
 namespace ixws
 {
+    namespace
+    {
+        thread_local std::vector<Event> t_passEvents;
+        thread_local bool t_holdsToken = false;
+    } // namespace
+
     void EventQueue::push(Event&& event)
     {
+#ifdef IXWS_ENGINE_EXTENSIONS
+        // Handshake requests always go to the dispatcher: the onHandshake hook
+        // may take its time, and the engine must stay free to time it out.
+        if (event.kind != EventKind::Handshake && ix::WebSocket::onEngineThread())
+        {
+            t_passEvents.push_back(std::move(event));
+            return;
+        }
+#endif
         bool wasEmpty;
         {
             std::lock_guard<std::mutex> lock(_mutex);
@@ -15,6 +32,21 @@ namespace ixws
         // Only the transition empty -> non-empty can matter to a waiter.
         if (wasEmpty) _cond.notify_all();
     }
+
+    void EventQueue::pushAll(std::vector<Event>& events)
+    {
+        if (events.empty()) return;
+        bool wasEmpty;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            wasEmpty = _events.empty();
+            for (Event& ev : events) _events.push_back(std::move(ev));
+        }
+        events.clear();
+        if (wasEmpty) _cond.notify_all();
+    }
+
+    std::vector<Event>& EventQueue::passEvents() { return t_passEvents; }
 
     std::deque<Event> EventQueue::takeAll(double timeoutSeconds)
     {
@@ -36,8 +68,57 @@ namespace ixws
             }
         }
         _woken = false;
+        if (_events.empty()) return batch;
+        if (!t_holdsToken)
+        {
+            // An engine thread may be running callbacks inline; wait for it (the
+            // queue lock is not held meanwhile, so engine threads keep queueing).
+            lock.unlock();
+            _token.lock();
+            t_holdsToken = true;
+            lock.lock();
+        }
         batch.swap(_events);
         return batch;
+    }
+
+    void EventQueue::releaseToken()
+    {
+        if (!t_holdsToken) return;
+        t_holdsToken = false;
+        _token.unlock();
+    }
+
+    bool EventQueue::tryTakeTokenWhenIdle()
+    {
+        if (t_holdsToken) return false; // already running callbacks on this thread
+        if (!_token.try_lock()) return false;
+        bool idle;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            idle = _events.empty();
+        }
+        if (!idle)
+        {
+            _token.unlock();
+            return false;
+        }
+        t_holdsToken = true;
+        return true;
+    }
+
+    bool EventQueue::holdsToken() const { return t_holdsToken; }
+
+    bool EventQueue::tryTakeToken()
+    {
+        if (t_holdsToken || !_token.try_lock()) return false;
+        t_holdsToken = true;
+        return true;
+    }
+
+    void EventQueue::awaitToken()
+    {
+        std::lock_guard<std::mutex> lock(_token);
     }
 
     void EventQueue::wake()

@@ -77,14 +77,36 @@ namespace ixws
         HandshakeAnswer answer;
     };
 
+    // Events reach Python in one of two ways, never both at once for the same
+    // moment: the dispatcher thread takes batches from the queue, or an engine
+    // thread, at the end of a loop pass, delivers what that pass produced itself
+    // ("inline", see module.cpp) when the queue is empty and nobody is running
+    // callbacks. The delivery token decides who runs callbacks: whoever holds
+    // it. Every connection's events come from one engine thread and go inline
+    // only when nothing is queued, so each connection's order is kept.
     class EventQueue
     {
     public:
+        // On an engine thread the event is kept for the end of the loop pass
+        // (takePassEvents); elsewhere it is queued for the dispatcher.
         void push(Event&& event);
+        void pushAll(std::vector<Event>& events);
+        // The calling engine thread's events of the current pass.
+        std::vector<Event>& passEvents();
 
-        // Waits up to timeoutSeconds (< 0: forever) for events or a wake-up, then
-        // returns everything queued so far (possibly nothing).
+        // Dispatcher: waits up to timeoutSeconds (< 0: forever) for events or a
+        // wake-up, then returns everything queued so far (possibly nothing).
+        // With events it also takes the delivery token, held until releaseToken().
         std::deque<Event> takeAll(double timeoutSeconds);
+        // Gives the token back if the calling thread holds it.
+        void releaseToken();
+        // Engine thread: takes the token only if it is free and nothing is queued.
+        bool tryTakeTokenWhenIdle();
+        bool holdsToken() const;
+        // Takes the token if it is free (whatever is queued).
+        bool tryTakeToken();
+        // Waits until whoever holds the token lets go (the caller must not hold it).
+        void awaitToken();
 
         // Makes one pending or the next takeAll() return at once.
         void wake();
@@ -96,6 +118,7 @@ namespace ixws
         std::condition_variable _cond;
         std::deque<Event> _events;
         bool _woken = false;
+        std::mutex _token;
     };
 
     // The single queue of the process. Never destroyed, so an engine thread that

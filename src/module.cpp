@@ -7,6 +7,7 @@
 
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <utility>
@@ -308,26 +309,44 @@ namespace ixws
 #endif
         }
 
-        void rememberAcks(std::deque<Event>& batch)
+        // Moves the after-handled tasks and delivery counts of `events` into
+        // `after` and `acks` (consecutive events of one connection counted once).
+        template <class Events>
+        void collectAcks(Events& events, std::vector<std::function<void()>>& after,
+                         std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>>& acks)
         {
-            std::lock_guard<std::mutex> lock(g_ackMutex);
-            for (Event& ev : batch)
+            for (Event& ev : events)
             {
-                if (ev.afterHandled) g_pendingAfter.push_back(std::move(ev.afterHandled));
-            }
+                if (ev.afterHandled) after.push_back(std::move(ev.afterHandled));
 #ifdef IXWS_ENGINE_EXTENSIONS
-            for (const Event& ev : batch)
-            {
                 if (ev.ackTarget.expired()) continue;
-                auto& acks = g_pendingAcks;
                 bool same = !acks.empty() && !acks.back().first.owner_before(ev.ackTarget) &&
                             !ev.ackTarget.owner_before(acks.back().first);
                 if (same)
                     ++acks.back().second;
                 else
                     acks.emplace_back(ev.ackTarget, 1);
-            }
 #endif
+            }
+        }
+
+        void rememberAcks(std::deque<Event>& batch)
+        {
+            std::lock_guard<std::mutex> lock(g_ackMutex);
+            collectAcks(batch, g_pendingAfter, g_pendingAcks);
+        }
+
+        template <class Events>
+        py::list toList(const Events& events)
+        {
+            py::list out(events.size());
+            size_t i = 0;
+            for (const Event& ev : events)
+            {
+                PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), toTuple(ev).release().ptr());
+                ++i;
+            }
+            return out;
         }
 
         py::list nextEvents(double timeoutSeconds)
@@ -341,20 +360,134 @@ namespace ixws
                 ix::WebSocket::endSendBatch();
 #endif
                 acknowledgePrevious();
+                globalQueue().releaseToken();
                 batch = globalQueue().takeAll(timeoutSeconds);
                 rememberAcks(batch);
 #ifdef IXWS_ENGINE_EXTENSIONS
                 if (!batch.empty()) ix::WebSocket::beginSendBatch();
 #endif
             }
-            py::list out(batch.size());
-            size_t i = 0;
-            for (const Event& ev : batch)
+            return toList(batch);
+        }
+
+        // ------------------------------------------------ inline delivery
+        //
+        // When an engine thread ends a loop pass with events, nothing is queued
+        // and no thread runs callbacks, it calls Python itself (one GIL
+        // acquisition for the pass) instead of waking the dispatcher thread:
+        // a request and its reply then cost no thread switch. Otherwise the
+        // events go to the queue as before. _dispatch.shutdown() switches this
+        // off (at exit, before the interpreter finalizes) and after that no
+        // engine thread touches Python again.
+
+        std::atomic<bool> g_inlineEnabled {false};
+        PyObject* g_inlineDeliver = nullptr; // _dispatch._deliver_inline; owned
+        thread_local bool t_pinnedThreadState = false;
+
+        // Runs `events` through Python on this engine thread. The token is held.
+        void deliverInline(std::vector<Event>& events)
+        {
+            std::vector<std::function<void()>> after;
+            std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>> acks;
+            collectAcks(events, after, acks);
+#ifdef IXWS_ENGINE_EXTENSIONS
+            ix::WebSocket::beginSendBatch();
+#endif
             {
-                PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), toTuple(ev).release().ptr());
-                ++i;
+                PyGILState_STATE state = PyGILState_Ensure();
+                if (!t_pinnedThreadState)
+                {
+                    // Keep this thread's Python thread state for the next passes
+                    // (freed when the loop exits, see onLoopPass).
+                    PyGILState_Ensure();
+                    t_pinnedThreadState = true;
+                }
+                try
+                {
+                    py::list batch = toList(events);
+                    PyObject* r = PyObject_CallOneArg(g_inlineDeliver, batch.ptr());
+                    if (r == nullptr)
+                        PyErr_WriteUnraisable(g_inlineDeliver);
+                    else
+                        Py_DECREF(r);
+                }
+                catch (py::error_already_set& e)
+                {
+                    e.discard_as_unraisable("ixws inline delivery");
+                }
+                catch (const std::exception& e)
+                {
+                    PyErr_SetString(PyExc_RuntimeError, e.what());
+                    PyErr_WriteUnraisable(g_inlineDeliver);
+                }
+                PyGILState_Release(state);
             }
-            return out;
+            events.clear(); // engine objects held by events are released without the GIL
+#ifdef IXWS_ENGINE_EXTENSIONS
+            ix::WebSocket::endSendBatch();
+#endif
+            for (auto& fn : after) fn();
+#ifdef IXWS_ENGINE_EXTENSIONS
+            for (auto& entry : acks)
+            {
+                if (auto ws = entry.first.lock()) ws->acknowledgeDeliveries(entry.second);
+            }
+#endif
+        }
+
+        // Installed as the engine's loop-pass hook (see IXWebSocket.h).
+        void onLoopPass(bool loopExiting)
+        {
+            EventQueue& queue = globalQueue();
+            std::vector<Event> events;
+            events.swap(queue.passEvents());
+            if (!events.empty())
+            {
+                if (g_inlineEnabled.load(std::memory_order_acquire) && queue.tryTakeTokenWhenIdle())
+                {
+                    if (g_inlineEnabled.load(std::memory_order_acquire))
+                        deliverInline(events);
+                    else
+                        queue.pushAll(events);
+                    queue.releaseToken();
+                }
+                else
+                {
+                    queue.pushAll(events);
+                }
+            }
+            if (loopExiting && t_pinnedThreadState && queue.tryTakeToken())
+            {
+                // Free the pinned thread state while Python is alive (the token
+                // keeps it so); if the token is busy or at exit, the OS reclaims it.
+                t_pinnedThreadState = false;
+                if (g_inlineEnabled.load(std::memory_order_acquire))
+                {
+                    PyGILState_Ensure();
+                    PyGILState_Release(PyGILState_LOCKED);
+                    PyGILState_Release(PyGILState_UNLOCKED); // counter 0: deleted
+                }
+                queue.releaseToken();
+            }
+        }
+
+        // _ixws.set_inline_delivery(fn or None). Switching off returns once no
+        // engine thread is inside Python; none enters afterwards.
+        void setInlineDelivery(py::object fn)
+        {
+            if (!fn.is_none())
+            {
+                PyObject* old = g_inlineDeliver;
+                g_inlineDeliver = fn.release().ptr();
+                Py_XDECREF(old);
+                g_inlineEnabled.store(true, std::memory_order_release);
+                return;
+            }
+            g_inlineEnabled.store(false, std::memory_order_release);
+            EventQueue& queue = globalQueue();
+            if (queue.holdsToken()) return; // called from a callback: nobody else is inside
+            py::gil_scoped_release nogil;
+            queue.awaitToken();
         }
 
         py::dict engineInfo()
@@ -382,16 +515,25 @@ PYBIND11_MODULE(_ixws, m)
 
     ixws::initTypeNames();
     ixws::initResultKeys();
+#ifdef IXWS_ENGINE_EXTENSIONS
+    ix::WebSocket::setLoopPassHook(&ixws::onLoopPass);
+#endif
 
     m.def("next_events", &ixws::nextEvents, py::arg("timeout_seconds") = -1.0,
           "Wait (GIL released) up to timeout_seconds (< 0: forever) for engine events or a "
           "wake(), and return every queued event as a list of tuples.");
     m.def("flush_sends", [] {
-#ifdef IXWS_ENGINE_EXTENSIONS
         py::gil_scoped_release nogil;
+#ifdef IXWS_ENGINE_EXTENSIONS
         ix::WebSocket::endSendBatch();
 #endif
-    }, "Write what the calling thread's send batch holds (the dispatcher batches the sends of its callbacks).");
+        ixws::acknowledgePrevious();
+        ixws::globalQueue().releaseToken();
+    }, "End the dispatcher's batch: write what the calling thread's send batch holds, acknowledge "
+       "the batch and let engine threads deliver inline again.");
+    m.def("set_inline_delivery", &ixws::setInlineDelivery, py::arg("deliver"),
+          "deliver(batch) is called on engine threads with the events of a loop pass when "
+          "no other thread runs callbacks (None: never; returns once no engine thread is inside).");
     m.def("wake", [] { ixws::globalQueue().wake(); },
           "Make a waiting (or the next) next_events() call return at once.");
     m.def("pending_events", [] { return ixws::globalQueue().size(); },

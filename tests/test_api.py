@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import queue
 import socket
 import subprocess
@@ -641,16 +642,61 @@ def test_exception_in_callback_is_logged_and_connection_carries_on(server_rec):
         log.removeHandler(handler)
 
 
-def test_events_arrive_on_one_dispatcher_thread(server_rec):
-    server, srec = server_rec
-    crec = Recorder()
-    client = connect(server, method=crec)
-    srec.next("open")
-    client.send("x")
-    srec.next("message")
-    crec.next("open")
-    assert srec.thread_names == crec.thread_names == {"ixws-dispatcher"}
-    client.close()
+def test_callbacks_never_overlap_across_servers_and_clients():
+    # Callbacks run on the dispatcher thread or inline on an engine thread, but
+    # one at a time across every server and client of the process.
+    lock = threading.Lock()
+    state = {"active": 0, "max": 0, "calls": 0}
+    threads = set()
+    done = threading.Event()
+    total = 4 * 150
+
+    def guarded(ev):
+        with lock:
+            state["active"] += 1
+            state["max"] = max(state["max"], state["active"])
+            state["calls"] += 1
+        threads.add(threading.current_thread().name)
+        os.sched_yield()  # lets other threads take the GIL here: an overlap would show
+        with lock:
+            state["active"] -= 1
+
+    received = {"n": 0}
+
+    def client_cb(ev):
+        guarded(ev)
+        if ev.type == "message":
+            with lock:
+                received["n"] += 1
+                if received["n"] == total:
+                    done.set()
+
+    servers = []
+    for _ in range(2):
+        def server_cb(ev, box=[]):
+            guarded(ev)
+            if ev.type == "message":
+                box[0].send(ev.data, clients=[ev.client])
+        s = ixws.Server(port=0, host="127.0.0.1", method=server_cb)
+        server_cb.__defaults__[0].append(s)
+        assert s.start()["success"]
+        servers.append(s)
+    clients = [ixws.Client(url=f"ws://127.0.0.1:{s.port}/", method=client_cb,
+                           enable_automatic_reconnection=False) for s in servers for _ in range(2)]
+    try:
+        for c in clients:
+            assert c.start(timeout=WAIT)["success"]
+        for i in range(150):
+            for c in clients:
+                c.send(f"m{i}")
+        assert done.wait(WAIT), received
+        assert state["max"] == 1, state
+        assert threading.current_thread().name not in threads
+    finally:
+        for c in clients:
+            c.close()
+        for s in servers:
+            s.close()
 
 
 def test_event_order_per_connection(server_rec):

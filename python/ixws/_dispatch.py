@@ -41,14 +41,55 @@ def next_server_ref() -> int:
     return -next(_server_refs)
 
 
+_inline = threading.local()  # .active: this engine thread is running callbacks
+
+
 def in_dispatcher() -> bool:
-    """True when called from a callback (the dispatcher thread)."""
-    return threading.current_thread() is _thread
+    """True when called from a callback (dispatcher thread or inline delivery)."""
+    return threading.current_thread() is _thread or getattr(_inline, "active", False)
+
+
+def _deliver_batch(batch: list) -> None:
+    registry = _registry
+    for item in batch:
+        kind = item[0]
+        if kind == "log":  # an engine log line of a server
+            logger.log(logging.WARNING if item[3] else logging.INFO, "%s", item[4])
+            continue
+        if kind == "handshake":  # a request for a server's onHandshake
+            wref = registry.get(item[1])
+            obj = wref() if wref is not None else None
+            try:
+                if obj is None:
+                    item[7].reject(503, "Service Unavailable")
+                else:
+                    obj._handshake(item)
+            except BaseException:  # pragma: no cover - defensive: keep dispatching
+                logger.exception("ixws: handshake request %r failed", item[3])
+                item[7].reject(500, "Internal Server Error")
+            del obj
+            continue
+        wref = registry.get(item[1])
+        obj = wref() if wref is not None else None
+        if obj is not None:
+            obj._deliver(item)
+        del obj
+
+
+def _deliver_inline(batch: list) -> None:
+    """Called by an engine thread with the events of one loop pass (see
+    set_inline_delivery in src/module.cpp): same order and rules as _run."""
+    _inline.active = True
+    try:
+        _deliver_batch(batch)
+    except BaseException:  # pragma: no cover - defensive
+        logger.exception("ixws: inline delivery failed")
+    finally:
+        _inline.active = False
 
 
 def _run() -> None:
     next_events = _ixws.next_events
-    registry = _registry
     while not _stopping:
         try:
             batch = next_events(_POLL_SECONDS)
@@ -57,29 +98,7 @@ def _run() -> None:
                 return
             logger.exception("ixws dispatcher: next_events failed")
             continue
-        for item in batch:
-            kind = item[0]
-            if kind == "log":  # an engine log line of a server
-                logger.log(logging.WARNING if item[3] else logging.INFO, "%s", item[4])
-                continue
-            if kind == "handshake":  # a request for a server's onHandshake
-                wref = registry.get(item[1])
-                obj = wref() if wref is not None else None
-                try:
-                    if obj is None:
-                        item[7].reject(503, "Service Unavailable")
-                    else:
-                        obj._handshake(item)
-                except BaseException:  # pragma: no cover - defensive: keep dispatching
-                    logger.exception("ixws: handshake request %r failed", item[3])
-                    item[7].reject(500, "Internal Server Error")
-                del obj
-                continue
-            wref = registry.get(item[1])
-            obj = wref() if wref is not None else None
-            if obj is not None:
-                obj._deliver(item)
-            del obj
+        _deliver_batch(batch)
     _ixws.flush_sends()
 
 
@@ -95,6 +114,7 @@ def _ensure_thread() -> None:
         t = threading.Thread(target=_run, name="ixws-dispatcher", daemon=True)
         _thread = t
         t.start()
+        _ixws.set_inline_delivery(_deliver_inline)
 
 
 def register(obj: "Endpoint") -> None:
@@ -122,6 +142,8 @@ def live_objects() -> List["Endpoint"]:
 def shutdown(timeout: float = 2.0) -> None:
     """Closes every live object, then stops the dispatcher (used at exit)."""
     global _stopping
+    # From here on engine threads leave Python alone: events wait for the dispatcher.
+    _ixws.set_inline_delivery(None)
     for obj in live_objects():
         try:
             obj._shutdown()

@@ -1,5 +1,6 @@
 #include "event_loop.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <pthread.h>
@@ -9,6 +10,24 @@
 
 namespace ix::detail
 {
+    namespace
+    {
+        thread_local bool t_onLoopThread = false;
+        // The loop whose pass hook is running on this thread (nullptr elsewhere,
+        // e.g. inside an I/O handler).
+        thread_local EventLoop* t_atPassHook = nullptr;
+        std::atomic<void (*)(bool)> g_passHook {nullptr};
+
+        void runPassHook(bool loopExiting)
+        {
+            if (auto hook = g_passHook.load(std::memory_order_acquire)) hook(loopExiting);
+        }
+    } // namespace
+
+    bool EventLoop::onAnyLoopThread() { return t_onLoopThread; }
+
+    void EventLoop::setPassHook(void (*hook)(bool)) { g_passHook.store(hook, std::memory_order_release); }
+
     std::shared_ptr<EventLoop> EventLoop::create(const std::string& name)
     {
         std::shared_ptr<EventLoop> loop(new EventLoop(name));
@@ -157,48 +176,71 @@ namespace ix::detail
         for (auto& task : tasks) task();
     }
 
+    bool EventLoop::iterate(int maxWaitMs)
+    {
+        runTasks();
+        int timeout = runTimers();
+        {
+            // What this pass produced leaves before we wait (see setPassHook).
+            // Waits inside the hook may pump this loop (pumpWhileWaiting).
+            t_atPassHook = this;
+            runPassHook(false);
+            t_atPassHook = nullptr;
+        }
+        {
+            std::lock_guard<std::mutex> lock(_taskMutex);
+            if (_stopRequested) return false;
+            if (!_tasks.empty()) timeout = 0;
+        }
+        if (maxWaitMs >= 0 && (timeout < 0 || timeout > maxWaitMs)) timeout = maxWaitMs;
+        constexpr int kMaxEvents = 256;
+        epoll_event events[kMaxEvents];
+        int n = ::epoll_wait(_epollFd, events, kMaxEvents, timeout);
+        if (n < 0) return errno == EINTR;
+        for (int i = 0; i < n; ++i)
+        {
+            auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
+            if (handler == nullptr)
+            {
+                uint64_t value;
+                while (::read(_wakeFd, &value, sizeof(value)) > 0)
+                {
+                }
+                continue;
+            }
+            handler->onIoEvents(events[i].events);
+        }
+        _retired.clear();
+        return true;
+    }
+
     void EventLoop::run()
     {
         std::string threadName = _name.substr(0, 15);
         pthread_setname_np(pthread_self(), threadName.c_str());
 
-        constexpr int kMaxEvents = 256;
-        epoll_event events[kMaxEvents];
-        while (true)
+        t_onLoopThread = true;
+        while (iterate(-1))
         {
-            runTasks();
-            int timeout = runTimers();
-            {
-                std::lock_guard<std::mutex> lock(_taskMutex);
-                if (_stopRequested) break;
-                if (!_tasks.empty()) timeout = 0;
-            }
-            int n = ::epoll_wait(_epollFd, events, kMaxEvents, timeout);
-            if (n < 0)
-            {
-                if (errno == EINTR) continue;
-                break;
-            }
-            for (int i = 0; i < n; ++i)
-            {
-                auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
-                if (handler == nullptr)
-                {
-                    uint64_t value;
-                    while (::read(_wakeFd, &value, sizeof(value)) > 0)
-                    {
-                    }
-                    continue;
-                }
-                handler->onIoEvents(events[i].events);
-            }
-            _retired.clear();
         }
         // Drop everything still registered; handlers close their own fds.
         _handlers.clear();
         _retired.clear();
         _timerTasks.clear();
+        runPassHook(true);
     }
+
+    bool EventLoop::pumpWhileWaiting(int maxWaitMs)
+    {
+        EventLoop* loop = t_atPassHook;
+        if (loop == nullptr) return false;
+        t_atPassHook = nullptr; // nested hooks run from iterate() set it again
+        bool running = loop->iterate(maxWaitMs);
+        t_atPassHook = loop;
+        return running;
+    }
+
+    bool EventLoop::canPumpWhileWaiting() { return t_atPassHook != nullptr; }
 
     void EventLoop::stop()
     {

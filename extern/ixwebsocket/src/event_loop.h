@@ -47,6 +47,20 @@ namespace ix::detail
         // Runs task now when called on the loop thread, else posts it.
         void dispatch(Task task);
         bool inLoopThread() const { return std::this_thread::get_id() == _threadId; }
+        // True on any loop's thread.
+        static bool onAnyLoopThread();
+        // Called on a loop thread before each wait and when the loop exits (see
+        // WebSocket::setLoopPassHook). Thread-safe.
+        static void setPassHook(void (*hook)(bool loopExiting));
+        // A wait on a loop thread inside its pass hook (where a binding runs
+        // application callbacks) must not stop the loop: such a wait calls
+        // pumpWhileWaiting() until its condition holds. It runs one iteration of
+        // the loop (tasks, timers, I/O, waiting at most maxWaitMs) and returns
+        // false when the loop is stopping. canPumpWhileWaiting() says whether
+        // the calling thread is at such a point; elsewhere a wait on the loop
+        // thread would deadlock and must be refused.
+        static bool canPumpWhileWaiting();
+        static bool pumpWhileWaiting(int maxWaitMs);
 
         // fd registration (loop thread only). The loop keeps the handler alive
         // while it is registered and until the current batch of events is done.
@@ -68,6 +82,7 @@ namespace ix::detail
     private:
         explicit EventLoop(const std::string& name);
         void run();
+        bool iterate(int maxWaitMs); // one pass; false once stopping
         void runTasks();
         int runTimers(); // returns ms until the next timer, or -1
         void wake();

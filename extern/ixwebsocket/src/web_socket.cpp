@@ -17,6 +17,9 @@ namespace ix::detail
         const std::string kEmpty;
         // How long stop() waits for the close handshake before dropping the connection.
         constexpr int kCloseTimeoutMs = 1000;
+        // A wait that turns its loop (pumpWhileWaiting) looks at its condition at
+        // least this often: another thread may meet it without waking this loop.
+        constexpr int kPumpSliceMs = 2;
 
         // A handshake budget in ms (seconds * 1000 without overflow).
         int budgetMs(int secs)
@@ -220,7 +223,7 @@ namespace ix::detail
 
     WebSocketInitResult WebSocketCore::startAndWait(int timeoutSecs)
     {
-        if (_loop.inLoopThread())
+        if (_loop.inLoopThread() && !EventLoop::canPumpWhileWaiting())
             return WebSocketInitResult(false, 0, "startAndWait() cannot be called from an event callback");
         std::unique_lock<std::mutex> lock(_stateMutex);
         if (_serverSide) return WebSocketInitResult(false, 0, "Not a client");
@@ -244,7 +247,23 @@ namespace ix::detail
         uint64_t generation = _generation;
         _loop.post([self, timeoutSecs, generation] { self->attempt(budgetMs(timeoutSecs), generation); });
         // The handshake timer bounds this; the margin covers a busy loop.
-        _stateChanged.wait_for(lock, std::chrono::seconds(int64_t {timeoutSecs} + 5), [this] { return _syncDone; });
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(int64_t {timeoutSecs} + 5);
+        if (!EventLoop::canPumpWhileWaiting())
+        {
+            _stateChanged.wait_until(lock, deadline, [this] { return _syncDone; });
+        }
+        else
+        {
+            // Called from a binding's callback at a loop's pass hook: keep that
+            // loop turning (it may be ours, or serve the peer) while we wait.
+            while (!_syncDone && std::chrono::steady_clock::now() < deadline)
+            {
+                lock.unlock();
+                bool running = EventLoop::pumpWhileWaiting(kPumpSliceMs);
+                lock.lock();
+                if (!running) break;
+            }
+        }
         _syncPending = false;
         _syncEmits = false;
         if (!_syncDone) return WebSocketInitResult(false, 0, "Timed out waiting for the connection attempt");
@@ -253,7 +272,7 @@ namespace ix::detail
 
     WebSocketInitResult WebSocketCore::connect(int timeoutSecs)
     {
-        if (_loop.inLoopThread())
+        if (_loop.inLoopThread() && !EventLoop::canPumpWhileWaiting())
             return WebSocketInitResult(false, 0, "connect() cannot be called from an event callback");
         std::unique_lock<std::mutex> lock(_stateMutex);
         if (_connection && _connection->isOpen()) return WebSocketInitResult(false, 0, "Already connected");
@@ -796,6 +815,8 @@ namespace ix
 
     void WebSocket::beginSendBatch() { detail::sendBatchBegin(); }
     void WebSocket::endSendBatch() { detail::sendBatchEnd(); }
+    void WebSocket::setLoopPassHook(LoopPassHook hook) { detail::EventLoop::setPassHook(hook); }
+    bool WebSocket::onEngineThread() { return detail::EventLoop::onAnyLoopThread(); }
     WebSocketInitResult WebSocket::startAndWait(int timeoutSecs) { return _core->startAndWait(timeoutSecs); }
 
     int WebSocket::getPingTimeout() const

@@ -177,6 +177,15 @@ namespace ix
         // connection. Used by bindings around a batch of application callbacks.
         static void beginSendBatch();
         static void endSendBatch();
+        // Engine threads (the event loops that run sockets, timers and every
+        // callback) call `hook(false)` each time they have handled what was
+        // ready and are about to wait again, and `hook(true)` when they exit. A
+        // binding that collects the events of a pass can deliver them together
+        // there. One hook per process; nullptr removes it.
+        using LoopPassHook = void (*)(bool loopExiting);
+        static void setLoopPassHook(LoopPassHook hook);
+        // True on an engine thread (where event callbacks run).
+        static bool onEngineThread();
         // start(), then waits for the outcome of the first attempt, whose
         // handshake budget is timeoutSecs (later attempts use the handshake
         // timeout), and returns it. Unlike connect(), a failure is reported with
