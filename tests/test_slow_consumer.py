@@ -251,3 +251,72 @@ def test_bad_slow_consumer_options_name_the_key(key, value, exc):
         ixws.Server({key: value})
     with pytest.raises(exc, match=key):
         ixws.Client({"url": "ws://127.0.0.1:9/", key: value})
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        assert chunk, "peer closed"
+        out += chunk
+    return out
+
+
+def _read_frame(sock: socket.socket):
+    """One unmasked server frame: (opcode, rsv1, payload)."""
+    b0, b1 = _read_exact(sock, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(_read_exact(sock, 2), "big")
+    elif n == 127:
+        n = int.from_bytes(_read_exact(sock, 8), "big")
+    return b0 & 0x0F, bool(b0 & 0x40), _read_exact(sock, n)
+
+
+def test_a_dropped_compressed_message_leaves_the_compression_context_intact():
+    # With context takeover, every compressed message may refer back to earlier
+    # ones. A message refused as "send buffer full" must never have entered the
+    # compressor, or the next message refers to bytes the peer never got.
+    import os
+    import zlib
+
+    server, events = make_server(sendBufferLimit=LIMIT, onSlowConsumer="drop")
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n".encode()
+    )
+    head = _read_head(sock)
+    assert b"permessage-deflate" in head.lower(), head
+    try:
+        cid = wait_for(events, "open").client
+        blocks = [os.urandom(4096)]
+        sent = []  # the messages the server accepted, in order
+        refused = None
+        for i in range(MAX_SENDS):
+            blocks.append(os.urandom(4096))
+            msg = blocks[-2] + blocks[-1]  # repeats the previous message's new block
+            res = server.send(msg, clients=[cid])[0]
+            if not res["success"]:
+                assert res["reason"] == "send buffer full"
+                refused = msg
+                break
+            sent.append(msg)
+        assert refused is not None, "the buffer never filled"
+        # The next message repeats the refused one's block: the compressor must
+        # not know it. Drain first so this one is accepted.
+        inflater = zlib.decompressobj(-15)
+        got = []
+        while len(got) < len(sent):
+            op, rsv1, payload = _read_frame(sock)
+            assert op == 2 and rsv1
+            got.append(inflater.decompress(payload + b"\x00\x00\xff\xff"))
+        assert got == sent
+        follow = blocks[-1] + os.urandom(4096)
+        assert server.send(follow, clients=[cid])[0]["success"]
+        op, rsv1, payload = _read_frame(sock)
+        assert inflater.decompress(payload + b"\x00\x00\xff\xff") == follow
+    finally:
+        sock.close()
+        server.close()

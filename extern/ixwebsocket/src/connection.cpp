@@ -951,9 +951,24 @@ namespace ix::detail
                 return WebSocketSendInfo(false);
             session = _session.get(); // set once, lives as long as this connection
         }
-        // Deflate outside _mutex: a large message must not stall the loop thread.
-        std::string compressed;
         const bool deflate = session->wantsCompression(compress);
+        if (deflate)
+        {
+            // Admission before compression: a refused message must never enter
+            // the compressor, or (context takeover) the next message could refer
+            // to bytes the peer never gets. The uncompressed size counts here.
+            bool closeNow = false;
+            std::unique_lock<std::mutex> lock(_mutex);
+            if (_fd < 0 || _writeFailed) return WebSocketSendInfo(false);
+            if (!admitLocked(lock, size + kMaxFrameHeaderSize, closeNow))
+            {
+                lock.unlock();
+                return refuseFull(size, closeNow);
+            }
+        }
+        // Deflate outside _mutex: a large message must not stall the loop thread.
+        // _sendMutex keeps other senders out, so what was admitted stays admitted.
+        std::string compressed;
         if (deflate && !session->compressMessage(data, size, compressed)) return WebSocketSendInfo(false, true);
         const char* payload = deflate ? compressed.data() : data;
         const size_t wireSize = deflate ? compressed.size() : size;
@@ -962,13 +977,10 @@ namespace ix::detail
         {
             std::unique_lock<std::mutex> lock(_mutex);
             if (_fd < 0 || _writeFailed) return WebSocketSendInfo(false);
-            if (!admitLocked(lock, wireSize + kMaxFrameHeaderSize, closeNow))
+            if (!deflate && !admitLocked(lock, wireSize + kMaxFrameHeaderSize, closeNow))
             {
                 lock.unlock();
-                if (closeNow) close(1008, "Send buffer full");
-                WebSocketSendInfo info(false, false, size, 0);
-                info.bufferFull = true;
-                return info;
+                return refuseFull(size, closeNow);
             }
             if (!deflate && size >= kDirectWriteBytes && _outOffset == _out.size() && !_batched && !_tls &&
                 !_tlsPending && _options.role == Role::Server && session->sharesFrames())
@@ -1005,10 +1017,7 @@ namespace ix::detail
             if (!admitLocked(lock, frame.size(), closeNow))
             {
                 lock.unlock();
-                if (closeNow) close(1008, "Send buffer full");
-                WebSocketSendInfo info(false, false, size, 0);
-                info.bufferFull = true;
-                return info;
+                return refuseFull(size, closeNow);
             }
             if (_session->sharesFrames())
             {
@@ -1046,6 +1055,14 @@ namespace ix::detail
             auto self = shared_from_this();
             _loop.post([self] { self->onTransportLost("write error"); });
         }
+    }
+
+    WebSocketSendInfo Connection::refuseFull(size_t payloadSize, bool closeNow)
+    {
+        if (closeNow) close(1008, "Send buffer full");
+        WebSocketSendInfo info(false, false, payloadSize, 0);
+        info.bufferFull = true;
+        return info;
     }
 
     bool Connection::admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow)

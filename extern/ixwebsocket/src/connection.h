@@ -173,6 +173,10 @@ namespace ix::detail
         void onPingDeadline();
         void commitPendingFailure();
 
+        // The result of a send refused by the slow-consumer policy (closes first
+        // for the Close policy). Without _mutex.
+        WebSocketSendInfo refuseFull(size_t payloadSize, bool closeNow);
+
         // Under _mutex
         // Room for `bytes` more under the send-buffer limit, applying the slow
         // consumer policy (may wait on _drained, or start a 1008 close).
