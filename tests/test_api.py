@@ -604,6 +604,36 @@ def test_callback_can_start_and_stop_a_client(server_rec):
     outer.close()
 
 
+def test_server_callback_can_connect_a_client_to_the_same_server():
+    # The callback may run on the server's own engine thread: while start()
+    # waits there, that loop must keep turning to accept the new connection.
+    made = threading.Event()
+    box: dict = {}
+
+    def on_event(ev):
+        if ev.type == "open" and ev.uri == "/outer":
+            c = ixws.Client(url=f"ws://127.0.0.1:{server.port}/inner",
+                            enable_automatic_reconnection=False)
+            box["res"] = c.start(timeout=5)
+            c.send("from-inner")
+            box["c"] = c
+        elif ev.type == "message" and ev.data == "from-inner":
+            made.set()
+
+    server = ixws.Server(port=0, method=on_event)
+    assert server.start()["success"]
+    outer = ixws.Client(url=f"ws://127.0.0.1:{server.port}/outer", enable_automatic_reconnection=False)
+    try:
+        assert outer.start(timeout=WAIT)["success"]
+        assert made.wait(WAIT)
+        assert box["res"]["success"], box["res"]
+    finally:
+        outer.close()
+        if "c" in box:
+            box["c"].close()
+        server.close()
+
+
 def test_exception_in_callback_is_logged_and_connection_carries_on(server_rec):
     server, srec = server_rec
     logged = threading.Event()
