@@ -101,12 +101,14 @@ def ixws_client(scenario: str, url: str, p: dict) -> dict:
     msg = payload_for(scenario, p)
     done = threading.Event()
     lat = []
-    state = {"sent": 0, "recv": 0, "t": 0.0}
+    state = {"sent": 0, "recv": 0, "t": 0.0, "wire": 0}
     client = None
 
     if inflight == 1:
         def on_event(ev):
             if ev.type == "message":
+                if deflate:
+                    state["wire"] += ev.wireSize
                 now = perf()
                 lat.append(now - state["t"])
                 state["recv"] += 1
@@ -146,8 +148,11 @@ def ixws_client(scenario: str, url: str, p: dict) -> dict:
     client.close()
     if state["recv"] < n:
         sys.exit(f"ixws: only {state['recv']} of {n} echoes")
-    return summary(n, elapsed, lat if scenario == "pingpong" else None,
-                   p.get("size") if scenario == "large" else None)
+    out = summary(n, elapsed, lat if scenario == "pingpong" else None,
+                  p.get("size") if scenario == "large" else None)
+    if deflate:
+        out["wire_bytes"] = state["wire"]  # payload bytes of the echoes as received (compressed)
+    return out
 
 
 # ------------------------------------------------------- asyncio (generic)
