@@ -4,7 +4,8 @@
 
 Runs an ixws echo server (a Python callback, as in bench_server.py) in this
 process and the picows load generator in another, and reports per echoed message:
-  - dispatcher batches (one GIL acquisition by the dispatcher delivers a batch),
+  - batches (one GIL acquisition delivers a batch, run either inline on the
+    engine thread or by the dispatcher thread) and the share run inline,
   - events per batch,
   - send/recv/futex/epoll syscalls and context switches of the server process
     (perf stat; skipped when perf is not usable).
@@ -32,7 +33,7 @@ def main() -> None:
 
     from ixws import _ixws
 
-    stats = {"batches": 0, "events": 0}
+    stats = {"batches": 0, "events": 0, "inline_batches": 0}
     real_next = _ixws.next_events
 
     def counting_next(timeout=-1.0):
@@ -44,6 +45,16 @@ def main() -> None:
 
     _ixws.next_events = counting_next  # before the dispatcher thread starts
     import ixws
+    from ixws import _dispatch
+
+    # Batches run inline on the engine thread (no dispatcher hop) count too.
+    real_inline = _dispatch._deliver_inline
+
+    def counting_inline(batch):
+        stats["inline_batches"] += 1
+        stats["batches"] += 1
+        stats["events"] += len(batch)
+        real_inline(batch)
 
     server = None
 
@@ -53,12 +64,13 @@ def main() -> None:
 
     server = ixws.Server(port=0, method=on_event, disable_per_message_deflate=True)
     assert server.start()["success"]
+    _ixws.set_inline_delivery(counting_inline)  # after the dispatcher registered its own
     url = f"ws://127.0.0.1:{server.port}/"
     perf = shutil.which("perf")
     out = {}
     for name, scen, params in (("S1", "pingpong", {"n": min(args.n, 20000)}),
                                ("S2", "pipelined", {"n": args.n, "size": 256, "inflight": 100})):
-        stats.update(batches=0, events=0)
+        stats.update(batches=0, events=0, inline_batches=0)
         mon = None
         if perf:
             mon = subprocess.Popen([perf, "stat", "--no-inherit", "-x,", "-e", ",".join(COUNTERS), "-p", str(os.getpid())],
@@ -76,7 +88,8 @@ def main() -> None:
                     counts[parts[2].replace("syscalls:sys_enter_", "")] = int(parts[0])
         n = params["n"]
         row = {"messages": n, "rate": json.loads(res.stdout.split("RESULT ", 1)[1])["rate"],
-               "batches_per_msg": stats["batches"] / n, "events_per_batch": stats["events"] / max(1, stats["batches"])}
+               "batches_per_msg": stats["batches"] / n, "events_per_batch": stats["events"] / max(1, stats["batches"]),
+               "inline_share": stats["inline_batches"] / max(1, stats["batches"])}
         for k, v in counts.items():
             row[k + "_per_msg"] = v / n
         out[name] = row
