@@ -672,6 +672,35 @@ def test_exception_in_callback_is_logged_and_connection_carries_on(server_rec):
         log.removeHandler(handler)
 
 
+@pytest.mark.engine_extension
+def test_set_inline_callbacks_chooses_the_thread_callbacks_run_on(server_rec):
+    server, srec = server_rec
+    crec = Recorder(lambda ev: client.send("again") if ev.type == "message" and ev.data == "go" else None)
+    client = connect(server, method=crec)
+    srec.next("open")
+    crec.next("open")
+    try:
+        ixws.set_inline_callbacks(False)
+        srec.thread_names.clear()
+        crec.thread_names.clear()
+        server.send("go")
+        assert srec.next("message").data == "again"
+        assert srec.thread_names == crec.thread_names == {"ixws-dispatcher"}
+
+        ixws.set_inline_callbacks(True)
+        srec.thread_names.clear()
+        for _ in range(20):
+            server.send("go")
+            assert srec.next("message").data == "again"
+        # Nothing else is running: the engine threads run the callbacks themselves.
+        assert srec.thread_names - {"ixws-dispatcher"}, srec.thread_names
+    finally:
+        ixws.set_inline_callbacks(True)
+        client.close()
+    with pytest.raises(TypeError):
+        ixws.set_inline_callbacks(1)
+
+
 def test_callbacks_never_overlap_across_servers_and_clients():
     # Callbacks run on the dispatcher thread or inline on an engine thread, but
     # one at a time across every server and client of the process.

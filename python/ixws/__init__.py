@@ -10,11 +10,13 @@ from typing import Any, Dict
 
 from . import _ixws
 from ._client import Client
+from ._dispatch import set_inline_callbacks
 from ._event import Event
 from ._handshake import HandshakeRequest, Headers
 from ._server import Server
 
-__all__ = ["Server", "Client", "Event", "HandshakeRequest", "Headers", "engine_info", "__version__"]
+__all__ = ["Server", "Client", "Event", "HandshakeRequest", "Headers", "engine_info", "set_inline_callbacks",
+           "__version__"]
 
 try:
     from importlib.metadata import PackageNotFoundError, version as _dist_version

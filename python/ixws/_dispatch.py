@@ -102,6 +102,29 @@ def _run() -> None:
     _ixws.flush_sends()
 
 
+_inline_wanted = True
+
+
+def set_inline_callbacks(enabled: bool) -> None:
+    """Chooses where callbacks may run (process-wide; default True).
+
+    True: when no callback is running and nothing is queued, the engine thread
+    that read the events runs their callbacks itself (no thread switch: lowest
+    latency); otherwise the dispatcher thread does. False: always the
+    ``ixws-dispatcher`` thread, so a slow callback never delays the engine's
+    I/O (events then wait in memory until handled). Either way callbacks run
+    one at a time, in order per connection. Returns once no engine thread is
+    running a callback any more when switching off.
+    """
+    global _inline_wanted
+    if enabled is not True and enabled is not False:
+        raise TypeError("enabled must be a bool")
+    _inline_wanted = enabled
+    with _thread_lock:
+        if _thread is not None and not _stopping:
+            _ixws.set_inline_delivery(_deliver_inline if enabled else None)
+
+
 def _ensure_thread() -> None:
     global _thread
     if _thread is not None and _thread.is_alive():
@@ -114,7 +137,8 @@ def _ensure_thread() -> None:
         t = threading.Thread(target=_run, name="ixws-dispatcher", daemon=True)
         _thread = t
         t.start()
-        _ixws.set_inline_delivery(_deliver_inline)
+        if _inline_wanted:
+            _ixws.set_inline_delivery(_deliver_inline)
 
 
 def register(obj: "Endpoint") -> None:
