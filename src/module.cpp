@@ -405,9 +405,11 @@ namespace ixws
                 try
                 {
                     py::list batch = toList(events);
-                    PyObject* r = PyObject_CallOneArg(g_inlineDeliver, batch.ptr());
+                    // Our own reference: set_inline_delivery() may replace it meanwhile.
+                    py::object deliver = py::reinterpret_borrow<py::object>(g_inlineDeliver);
+                    PyObject* r = PyObject_CallOneArg(deliver.ptr(), batch.ptr());
                     if (r == nullptr)
-                        PyErr_WriteUnraisable(g_inlineDeliver);
+                        PyErr_WriteUnraisable(deliver.ptr());
                     else
                         Py_DECREF(r);
                 }
