@@ -78,12 +78,19 @@ namespace ix::detail
 
     void EventLoop::post(Task task)
     {
+        bool needWake;
         {
             std::lock_guard<std::mutex> lock(_taskMutex);
             if (_stopRequested) return;
+            // Every pass of the loop looks for tasks (under this mutex) right
+            // before it sleeps, so one wake-up per batch is enough: when tasks
+            // are already queued, whoever queued the first one woke the loop, or
+            // it was the loop itself, which finds them before sleeping. A task
+            // posted from the loop thread never needs the eventfd write.
+            needWake = _tasks.empty() && !inLoopThread();
             _tasks.push_back(std::move(task));
         }
-        wake();
+        if (needWake) wake();
     }
 
     void EventLoop::dispatch(Task task)
@@ -202,10 +209,10 @@ namespace ix::detail
             auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
             if (handler == nullptr)
             {
+                // One read resets the eventfd counter, however many writes.
                 uint64_t value;
-                while (::read(_wakeFd, &value, sizeof(value)) > 0)
-                {
-                }
+                ssize_t r = ::read(_wakeFd, &value, sizeof(value));
+                (void) r;
                 continue;
             }
             handler->onIoEvents(events[i].events);
