@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,10 +32,10 @@ namespace ix::detail
             return tReadBuffer.get();
         }
 
-        void setSocketOptions(int fd)
+        // Sockets arrive non-blocking already (socket()/accept4() with
+        // SOCK_NONBLOCK): only Nagle is turned off here, one syscall.
+        void setNoDelay(int fd)
         {
-            int flags = ::fcntl(fd, F_GETFL, 0);
-            ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
             int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
@@ -143,13 +142,13 @@ namespace ix::detail
         {
             addrinfo* ai = _nextAddress;
             _nextAddress = ai->ai_next;
-            int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
             if (fd < 0)
             {
                 _connectError = std::strerror(errno);
                 continue;
             }
-            setSocketOptions(fd);
+            setNoDelay(fd);
             int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
             if (rc == 0 || errno == EINPROGRESS)
             {
@@ -169,11 +168,16 @@ namespace ix::detail
                              std::to_string(_options.url.port) + ", error: Connect error: " + _connectError);
     }
 
-    void Connection::onConnected()
+    void Connection::onConnected(uint32_t events)
     {
+        // Writable without an error or hang-up: the connect succeeded (SO_ERROR
+        // would read 0). Only a failed attempt needs the getsockopt for its reason.
         int err = 0;
-        socklen_t len = sizeof(err);
-        ::getsockopt(_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (events & (EPOLLERR | EPOLLHUP))
+        {
+            socklen_t len = sizeof(err);
+            ::getsockopt(_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        }
         if (err != 0)
         {
             _connectError = std::strerror(err);
@@ -237,7 +241,7 @@ namespace ix::detail
                                                          std::shared_ptr<ConnectionOwner> owner)
     {
         std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), std::move(owner)));
-        setSocketOptions(fd);
+        setNoDelay(fd);
         conn->_fd = fd;
         conn->_phase = Phase::Handshake;
         conn->_head.reset(new HttpHeadParser(HttpHeadParser::Kind::Request, conn->_options.maxHeadSize));
@@ -284,7 +288,7 @@ namespace ix::detail
         options.closeTimeoutMs = closeTimeoutMs;
         options.tls = std::move(tls);
         std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), nullptr));
-        setSocketOptions(fd);
+        setNoDelay(fd);
         conn->_fd = fd;
         conn->_phase = Phase::Handshake;
         conn->_registered = true;
@@ -566,7 +570,7 @@ namespace ix::detail
         if (_phase == Phase::Done) return; // retired earlier in this batch
         if (_phase == Phase::Connecting)
         {
-            if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected();
+            if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected(events);
             return;
         }
         if (_tlsPending)
@@ -827,12 +831,8 @@ namespace ix::detail
         _phase = Phase::Draining;
         {
             std::lock_guard<std::mutex> lock(_mutex);
-            flushLocked();
-            if (_out.size() == _outOffset && _fd >= 0)
-            {
-                if (_tls) _tls->sendCloseNotify();
-                ::shutdown(_fd, SHUT_WR);
-            }
+            flushLocked(); // sends our FIN when everything is out
+            if (_out.size() == _outOffset) shutdownWriteLocked();
             updateInterestLocked();
         }
         std::weak_ptr<Connection> weak = shared_from_this();
@@ -1246,11 +1246,7 @@ namespace ix::detail
             _out.clear();
             _outOffset = 0;
             if (_out.capacity() > 1024 * 1024) _out.shrink_to_fit();
-            if (_phase == Phase::Draining && _fd >= 0)
-            {
-                if (_tls) _tls->sendCloseNotify();
-                ::shutdown(_fd, SHUT_WR);
-            }
+            if (_phase == Phase::Draining) shutdownWriteLocked();
         }
         else if (_outOffset > (1 << 20) && _outOffset > _out.size() / 2)
         {
@@ -1258,6 +1254,14 @@ namespace ix::detail
             _outOffset = 0;
         }
         return true;
+    }
+
+    void Connection::shutdownWriteLocked()
+    {
+        if (_fd < 0 || _shutdownSent) return;
+        _shutdownSent = true;
+        if (_tls) _tls->sendCloseNotify();
+        ::shutdown(_fd, SHUT_WR);
     }
 
     void Connection::updateInterestLocked()

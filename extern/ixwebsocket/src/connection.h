@@ -94,7 +94,7 @@ namespace ix::detail
                                                         ConnectionOptions options,
                                                         std::shared_ptr<ConnectionOwner> owner);
 
-        // Answers an accepted socket with an HTTP error (e.g. 503 over
+        // Answers an accepted, non-blocking socket with an HTTP error (e.g. 503 over
         // maxConnections) and closes it gracefully. Loop thread.
         // With `tls`, the answer goes out after a TLS handshake (bounded by
         // closeTimeoutMs).
@@ -147,7 +147,7 @@ namespace ix::detail
         void startResolve();
         void onResolved(addrinfo* list, const std::string& error);
         void connectNext();
-        void onConnected();
+        void onConnected(uint32_t events);
         void sendClientRequest();
         void onClientHandshakeData(const char* data, size_t size);
         // Server phase
@@ -188,6 +188,8 @@ namespace ix::detail
         ssize_t writeSomeLocked(const char* data, size_t size);
         void queueLocked(const std::string& bytes);
         void updateInterestLocked();
+        // Our side is done (Draining): TLS close_notify and FIN, once.
+        void shutdownWriteLocked();
 
         EventLoop& _loop;
         ConnectionOptions _options;
@@ -207,6 +209,7 @@ namespace ix::detail
         bool _wantWrite = false;   // EPOLLOUT armed
         bool _writeFailed = false;
         bool _registered = false;
+        bool _shutdownSent = false; // shutdownWriteLocked() ran
         std::unique_ptr<WsSession> _session;
         std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
         bool _tlsPending = false;        // TLS handshake not finished yet (set under _mutex)
