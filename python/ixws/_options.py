@@ -271,6 +271,14 @@ def _check_headers(key: str, value: Any) -> Dict[str, str]:
 
 def _check_url(key: str, value: Any) -> str:
     _check_str(key, value)
+    _validate_url(key, str(value))
+    return value
+
+
+# Clients are often made again and again for the same URL: its checks run once.
+# Only successes are remembered (lru_cache does not keep exceptions).
+@functools.lru_cache(maxsize=256)
+def _validate_url(key: str, value: str) -> None:
     try:
         parts = urlsplit(value)
         port = parts.port  # raises ValueError when out of range / not numeric
@@ -282,7 +290,6 @@ def _check_url(key: str, value: Any) -> str:
         raise ValueError(f"option {key!r}: URL {value!r} has no host")
     if port == 0:
         raise ValueError(f"option {key!r}: URL {value!r} has port 0")
-    return value
 
 
 def _port(key: str, value: Any) -> int:
@@ -388,13 +395,38 @@ CLIENT_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
 }
 
 
+class _SpecInfo:
+    """What _merge/_build derive from a key table, computed once per table."""
+
+    __slots__ = ("by_snake", "valid", "items")
+
+    def __init__(self, spec: Mapping[str, Tuple[Callable[[str, Any], Any], Any]]) -> None:
+        self.by_snake = {camel_to_snake(k): k for k in spec}
+        self.valid = ", ".join(sorted(spec))
+        self.items = tuple((key, check, default) for key, (check, default) in spec.items())
+
+
+_spec_infos: Dict[int, Tuple[Mapping[str, Any], _SpecInfo]] = {}
+
+
+def _spec_info(spec: Mapping[str, Tuple[Callable[[str, Any], Any], Any]]) -> _SpecInfo:
+    # Keyed by identity (the tables are module constants); the table itself is
+    # kept alongside so that its id cannot be reused by another object.
+    entry = _spec_infos.get(id(spec))
+    if entry is None or entry[0] is not spec or len(entry[1].items) != len(spec):
+        entry = (spec, _SpecInfo(spec))
+        _spec_infos[id(spec)] = entry
+    return entry[1]
+
+
 def _merge(kind: str, spec: Mapping[str, Any], options: Any, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
     if options is None:
         options = {}
     if not isinstance(options, Mapping):
         raise TypeError(f"{kind} options must be a dict, not {_type_name(options)}")
-    valid = ", ".join(sorted(spec))
-    by_snake = {camel_to_snake(k): k for k in spec}
+    info = _spec_info(spec)
+    valid = info.valid
+    by_snake = info.by_snake
     given: Dict[str, Any] = {}
     spelled: Dict[str, str] = {}
     for key, value in options.items():
@@ -421,10 +453,12 @@ def _merge(kind: str, spec: Mapping[str, Any], options: Any, kwargs: Mapping[str
 def _build(kind: str, spec: Mapping[str, Any], options: Any, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
     given = _merge(kind, spec, options, kwargs)
     config: Dict[str, Any] = {}
-    for key, (check, default) in spec.items():
-        if key in given:
-            config[key] = check(key, given[key])
-        elif default is not _MISSING:
+    missing = _MISSING
+    for key, check, default in _spec_info(spec).items:
+        value = given.get(key, missing)
+        if value is not missing:
+            config[key] = check(key, value)
+        elif default is not missing:
             config[key] = default
     if "perMessageDeflate" in config and "disablePerMessageDeflate" in config:
         raise ValueError(
