@@ -99,12 +99,24 @@ namespace ixws
 
             ~ClientCore()
             {
-                ReleaseGilIfHeld nogil;
-                if (_ws)
+                if (!_ws) return;
+#ifdef IXWS_ENGINE_EXTENSIONS
                 {
-                    _ws->stop();
-                    _ws.reset();
+                    // Stopped and not started since (the usual close() then
+                    // release): the engine has no connection left to wait for,
+                    // so it is released without giving up the GIL. Giving it up
+                    // costs a thread switch whenever other Python threads wait.
+                    std::lock_guard<std::mutex> lock(_lifecycle);
+                    if (_idle && !_connecting)
+                    {
+                        _ws.reset();
+                        return;
+                    }
                 }
+#endif
+                ReleaseGilIfHeld nogil;
+                _ws->stop();
+                _ws.reset();
             }
 
             int64_t ref() const { return _ref; }
@@ -132,6 +144,7 @@ namespace ixws
                         {
                             _connecting = true;
                             _stopRequested = false;
+                            _idle = false;
                         }
                     }
                     if (!already)
@@ -191,6 +204,9 @@ namespace ixws
                 _ws->stop(static_cast<uint16_t>(code), reason);
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 _started = false;
+                // A start() that raced this stop() is cancelled by it, but it
+                // may still be finishing: only then is the engine idle.
+                if (!_connecting) _idle = true;
             }
 
             void close(int code, const std::string& reason)
@@ -282,6 +298,8 @@ namespace ixws
             bool _connecting = false;
             bool _stopRequested = false;
             bool _autoReconnect = true;
+            // No start() since the last completed stop() (or ever): see ~ClientCore.
+            bool _idle = true;
         };
     } // namespace
 
