@@ -1182,6 +1182,28 @@ namespace ix::detail
         });
     }
 
+    bool Connection::closeOpenNow(uint16_t code, const std::string& reason)
+    {
+        bool failed;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            // openSession sets Open and the session together under _mutex.
+            if (_phase != Phase::Open || !_session || _fd < 0) return false;
+            if (!_session->startClose(code, reason, _out)) return true; // closing already
+            _closeCode = code;
+            _closeReason = reason;
+            flushLocked();
+            updateInterestLocked();
+            failed = _writeFailed;
+        }
+        if (failed)
+        {
+            auto self = shared_from_this();
+            _loop.post([self] { self->onTransportLost("write error"); });
+        }
+        return true;
+    }
+
     void Connection::abort(const std::string& reason)
     {
         auto self = shared_from_this();

@@ -113,6 +113,11 @@ namespace ix::detail
         void flushBatched();
         // Starts the closing handshake (Open), or cancels the attempt (handshake).
         void close(uint16_t code, const std::string& reason);
+        // Open connections only, any thread but the loop's: writes our Close now
+        // from the calling thread (no loop wake-up) and arms no close timer, so
+        // the caller bounds the wait for the peer's Close itself (then abort()).
+        // Returns false, doing nothing, when the connection is not Open.
+        bool closeOpenNow(uint16_t code, const std::string& reason);
         // Drops the TCP connection without a closing handshake (Close 1006).
         void abort(const std::string& reason);
 

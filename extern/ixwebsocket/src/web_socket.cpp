@@ -322,16 +322,26 @@ namespace ix::detail
             _loop.dispatch([self, retryTimer] { self->_loop.cancelTimer(retryTimer); });
         }
         if (!conn) return;
-        conn->close(code, reason);
-        if (_loop.inLoopThread()) return; // from a callback: never wait on our own thread
-        std::unique_lock<std::mutex> lock(_stateMutex);
-        bool closed = _stateChanged.wait_for(lock, std::chrono::milliseconds(kCloseTimeoutMs + 500),
-                                             [this, &conn] { return _connection != conn; });
-        if (!closed)
+        if (_loop.inLoopThread())
         {
-            lock.unlock();
-            conn->abort("stop() timed out");
+            conn->close(code, reason); // from a callback: never wait on our own thread
+            return;
         }
+        // An open connection gets our Close from this thread at once, and this
+        // wait stands in for the loop's close timer (no loop wake-up, no timer);
+        // otherwise the loop cancels the attempt or closes with its own timer.
+        const bool direct = conn->closeOpenNow(code, reason);
+        if (!direct) conn->close(code, reason);
+        auto gone = [this, &conn] { return _connection != conn; };
+        std::unique_lock<std::mutex> lock(_stateMutex);
+        const int waitMs = direct ? kCloseTimeoutMs : kCloseTimeoutMs + 500;
+        if (_stateChanged.wait_for(lock, std::chrono::milliseconds(waitMs), gone)) return;
+        lock.unlock();
+        // No Close from the peer in time: drop the connection (the Close event
+        // carries our code, as when the close timer fires) and let it go.
+        conn->abort("stop() timed out");
+        lock.lock();
+        _stateChanged.wait_for(lock, std::chrono::milliseconds(500), gone);
     }
 
     void WebSocketCore::close(uint16_t code, const std::string& reason)
