@@ -156,10 +156,29 @@ namespace ix::detail
                     std::lock_guard<std::mutex> lock(_mutex);
                     _fd = fd;
                 }
-                _registered = true;
-                _wantWrite = true; // EPOLLOUT is armed until the connect completes
-                _loop.add(fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, shared_from_this());
-                return;
+                int sendError = 0;
+                if (!_options.tls && sendRequestIfConnected(sendError))
+                {
+                    // Handshake already: only the response is waited for.
+                    _registered = true;
+                    _loop.add(fd, EPOLLIN | EPOLLRDHUP | (_wantWrite ? EPOLLOUT : 0u), shared_from_this());
+                    return;
+                }
+                if (sendError == 0)
+                {
+                    _registered = true;
+                    _wantWrite = true; // EPOLLOUT is armed until the connect completes
+                    _loop.add(fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, shared_from_this());
+                    return;
+                }
+                // The connect failed: try the next address.
+                {
+                    std::lock_guard<std::mutex> lock(_mutex);
+                    _fd = -1;
+                }
+                _connectError = std::strerror(sendError);
+                ::close(fd);
+                continue;
             }
             _connectError = std::strerror(errno);
             ::close(fd);
@@ -198,6 +217,35 @@ namespace ix::detail
             return;
         }
         sendClientRequest();
+    }
+
+    bool Connection::sendRequestIfConnected(int& error)
+    {
+        // Right after connect(): over loopback and to near peers the TCP
+        // handshake is usually complete already, so the request goes out now,
+        // saving a loop round and the EPOLLOUT arm/disarm. A socket that is still
+        // connecting refuses the send with EAGAIN (error stays 0); any other
+        // error is the connect's own (ECONNREFUSED...), reported in `error`.
+        std::string key = generateClientKey();
+        std::string request =
+            buildClientRequest(_options.url, key, _options.extraHeaders, _options.subprotocols,
+                               _options.extensionsOffer);
+        ssize_t n;
+        do
+            n = ::send(_fd, request.data(), request.size(), MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+        {
+            error = (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : errno;
+            return false;
+        }
+        _clientKey = std::move(key);
+        _head.reset(new HttpHeadParser(HttpHeadParser::Kind::Response, _options.maxHeadSize));
+        _phase = Phase::Handshake;
+        std::lock_guard<std::mutex> lock(_mutex);
+        if (static_cast<size_t>(n) < request.size()) queueLocked(request.substr(static_cast<size_t>(n)));
+        _wantWrite = _outOffset < _out.size();
+        return true;
     }
 
     void Connection::sendClientRequest()

@@ -154,6 +154,9 @@ namespace ix::detail
         void connectNext();
         void onConnected(uint32_t events);
         void sendClientRequest();
+        // Plain TCP, just after connect(): sends the request if the socket is
+        // connected already (then Handshake); see connection.cpp.
+        bool sendRequestIfConnected(int& error);
         void onClientHandshakeData(const char* data, size_t size);
         // Server phase
         void onServerHandshakeData(const char* data, size_t size);
