@@ -70,11 +70,20 @@ namespace ix::detail
                                                           ConnectionOptions options,
                                                           std::shared_ptr<ConnectionOwner> owner)
     {
-        std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), std::move(owner)));
+        auto conn = createClient(loop, std::move(options), std::move(owner));
         // Posted, never run inline: the owner stores the returned pointer first.
-        loop.post([conn] { conn->startResolve(); });
+        loop.post([conn] { conn->startClient(); });
         return conn;
     }
+
+    std::shared_ptr<Connection> Connection::createClient(EventLoop& loop,
+                                                         ConnectionOptions options,
+                                                         std::shared_ptr<ConnectionOwner> owner)
+    {
+        return std::shared_ptr<Connection>(new Connection(loop, std::move(options), std::move(owner)));
+    }
+
+    void Connection::startClient() { startResolve(); }
 
     void Connection::startResolve()
     {

@@ -87,6 +87,14 @@ namespace ix::detail
         static std::shared_ptr<Connection> connectClient(EventLoop& loop,
                                                          ConnectionOptions options,
                                                          std::shared_ptr<ConnectionOwner> owner);
+        // The same in two steps for an owner on the loop thread: createClient()
+        // makes the connection, startClient() (loop thread, after the owner has
+        // stored the pointer: owner callbacks may run inside) starts it now,
+        // saving connectClient's posted task and its loop round.
+        static std::shared_ptr<Connection> createClient(EventLoop& loop,
+                                                        ConnectionOptions options,
+                                                        std::shared_ptr<ConnectionOwner> owner);
+        void startClient();
         // Adopts an accepted, non-blocking socket and runs the server handshake.
         // Loop thread.
         static std::shared_ptr<Connection> acceptServer(EventLoop& loop,

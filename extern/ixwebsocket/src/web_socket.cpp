@@ -153,16 +153,26 @@ namespace ix::detail
             onConnectionFailed(WebSocketInitResult(false, 0, error));
             return;
         }
+        std::shared_ptr<Connection> conn;
         {
             std::lock_guard<std::mutex> lock(_stateMutex);
             if (generation == _generation)
             {
                 // Under the lock: a concurrent stop() either came first (nothing is
-                // started) or sees this connection and cancels it.
-                _connection = Connection::connectClient(_loop, std::move(options), shared_from_this());
-                return;
+                // started) or sees this connection and cancels it (its close()
+                // reaches the loop after startClient below).
+                conn = Connection::createClient(_loop, std::move(options), shared_from_this());
+                _connection = conn;
             }
-            abandonAttemptLocked();
+            else
+            {
+                abandonAttemptLocked();
+            }
+        }
+        if (conn)
+        {
+            conn->startClient(); // launch() runs on the loop thread
+            return;
         }
         _stateChanged.notify_all();
     }
