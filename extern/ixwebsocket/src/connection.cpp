@@ -298,7 +298,7 @@ namespace ix::detail
                                                          std::shared_ptr<ConnectionOwner> owner)
     {
         std::shared_ptr<Connection> conn(new Connection(loop, std::move(options), std::move(owner)));
-        setNoDelay(fd);
+        if (!conn->_options.noDelayInherited) setNoDelay(fd);
         conn->_fd = fd;
         conn->_phase = Phase::Handshake;
         conn->_head.reset(new HttpHeadParser(HttpHeadParser::Kind::Request, conn->_options.maxHeadSize));

@@ -62,6 +62,9 @@ namespace ix::detail
         size_t sendBufferLimit = 0;
         int slowConsumerPolicy = 0; // SlowConsumerPolicy: 0 drop, 1 block, 2 close
         int sendTimeoutMs = 5000;
+        // Server: the accepted socket has TCP_NODELAY already (inherited from
+        // the listening socket), so acceptServer() need not set it.
+        bool noDelayInherited = false;
 
         // Client
         std::string urlText;

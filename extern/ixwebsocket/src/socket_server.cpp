@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <iostream>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -163,6 +165,10 @@ namespace ix
         }
         ::freeaddrinfo(list);
         if (fd < 0) return {false, "SocketServer::listen() " + error};
+        // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
+        // setsockopt here instead of one per connection.
+        int one = 1;
+        _listenerNoDelay = ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
 
         sockaddr_storage bound {};
         socklen_t len = sizeof(bound);

@@ -241,6 +241,7 @@ namespace ix
 
         detail::ConnectionOptions options;
         options.role = detail::Role::Server;
+        options.noDelayInherited = _listenerNoDelay;
         options.autoPong = _impl->pongEnabled;
         options.maxMessageSize = _impl->maxMessageSize;
         {

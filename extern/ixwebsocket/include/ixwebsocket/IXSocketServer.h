@@ -94,6 +94,8 @@ namespace ix
         std::shared_ptr<detail::EventLoop> _loop;
         int _listenFd = -1;
         int _boundPort = 0;
+        // TCP_NODELAY is set on the listening socket: accepted ones inherit it.
+        bool _listenerNoDelay = false;
         bool _stopped = true;
         std::mutex _stateMutex;
         std::condition_variable _stoppedCondition;
