@@ -625,6 +625,7 @@ namespace ix::detail
     void Connection::onIoEvents(uint32_t events)
     {
         if (_phase == Phase::Done) return; // retired earlier in this batch
+        if (events & (EPOLLRDHUP | EPOLLHUP)) _peerShutDown = true; // its FIN is in (see startDraining)
         if (_phase == Phase::Connecting)
         {
             if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected(events);
@@ -883,8 +884,43 @@ namespace ix::detail
         }
     }
 
+    bool Connection::readUntilPeerEof()
+    {
+        // Loop thread, the peer's FIN known to be in: what precedes it is
+        // discarded (as Draining does), then recv() reports the end.
+        char* buf = readBuffer();
+        for (int round = 0; round < 8; ++round)
+        {
+            ssize_t n = ::recv(_fd, buf, kReadBufferSize, 0);
+            if (n > 0) continue;
+            if (n == 0) return true;
+            if (errno == EINTR) continue;
+            return errno != EAGAIN && errno != EWOULDBLOCK; // reset: gone as well
+        }
+        return false;
+    }
+
     void Connection::startDraining()
     {
+        if (_peerShutDown && !_tls && _fd >= 0 && readUntilPeerEof())
+        {
+            // The peer has finished sending (its FIN came with its last bytes,
+            // e.g. right after its Close): nothing is left to wait for once our
+            // bytes are out. close() sends our FIN after them, and with no unread
+            // input it cannot turn into a RST. No shutdown(), no EOF round, no timer.
+            bool flushed;
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                flushLocked();
+                flushed = _outOffset == _out.size() || _writeFailed;
+            }
+            if (flushed)
+            {
+                _phase = Phase::Draining;
+                finish();
+                return;
+            }
+        }
         _phase = Phase::Draining;
         {
             std::lock_guard<std::mutex> lock(_mutex);

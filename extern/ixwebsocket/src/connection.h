@@ -185,6 +185,8 @@ namespace ix::detail
         void discardInput();
         void failHandshake(int httpStatus, const std::string& reason);
         void startDraining();
+        // Reads to the peer's FIN (known to be in); false if it is not there yet.
+        bool readUntilPeerEof();
         void finish(); // close the fd, leave the loop, release the owner
         void onTransportLost(const std::string& reason);
         void armCloseTimer();
@@ -229,6 +231,7 @@ namespace ix::detail
         bool _writeFailed = false;
         bool _registered = false;
         bool _shutdownSent = false; // shutdownWriteLocked() ran
+        bool _peerShutDown = false; // EPOLLRDHUP/EPOLLHUP seen: the peer's FIN is in (loop thread)
         std::unique_ptr<WsSession> _session;
         std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
         bool _tlsPending = false;        // TLS handshake not finished yet (set under _mutex)
