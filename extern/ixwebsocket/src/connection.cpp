@@ -625,12 +625,12 @@ namespace ix::detail
     void Connection::onIoEvents(uint32_t events)
     {
         if (_phase == Phase::Done) return; // retired earlier in this batch
-        if (events & (EPOLLRDHUP | EPOLLHUP)) _peerShutDown = true; // its FIN is in (see startDraining)
         if (_phase == Phase::Connecting)
         {
             if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected(events);
             return;
         }
+        if (events & (EPOLLRDHUP | EPOLLHUP)) _peerShutDown = true; // its FIN is in (see startDraining)
         if (_tlsPending)
         {
             handleTlsReadable();
