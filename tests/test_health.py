@@ -820,6 +820,91 @@ def test_headers_mapping_is_case_insensitive():
     assert ixws.HandshakeRequest("/p", {}, "", 0).query == ""
 
 
+# ------------------------------------------------------------ client stop
+
+
+def _accept_and_upgrade(listener: socket.socket) -> Tuple[socket.socket, bytes]:
+    listener.settimeout(WAIT)
+    sock, _ = listener.accept()
+    head, rest = read_http_head(sock, WAIT)
+    key = parse_headers(head)["sec-websocket-key"]
+    sock.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n").encode("ascii"))
+    return sock, rest
+
+
+@pytest.mark.timeout(30)
+def test_client_stop_against_a_peer_that_never_answers_the_close(closing):
+    """stop() writes the Close itself and bounds the wait for the peer's: then
+    the connection is dropped and the Close event carries our code."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    try:
+        port = listener.getsockname()[1]
+        client, rec = make_client(closing, f"ws://{HOST}:{port}/mute", enableAutomaticReconnection=False)
+        result: Dict[str, Any] = {}
+        t = threading.Thread(target=lambda: result.update(client.start(timeout=5)), daemon=True)
+        t.start()
+        sock, rest = _accept_and_upgrade(listener)
+        peer = RawConn(sock, rest, mask=False)
+        try:
+            t.join(WAIT)
+            assert result.get("success") is True
+            rec.wait_for("open")
+            done = threading.Event()
+            threading.Thread(target=lambda: (client.stop(4000, "bye"), done.set()), daemon=True).start()
+            frame = peer.recv_frame(WAIT)
+            assert frame is not None and frame.opcode == OP_CLOSE and frame.masked
+            assert parse_close(frame.payload) == (4000, "bye")
+            # No answer: stop() returns on its own, after the Close event.
+            assert done.wait(WAIT), "stop() did not return"
+            ev = rec.wait_for("close")[0]
+            assert (ev.code, ev.reason, ev.remote) == (4000, "bye", False)
+            assert client.ready_state == "CLOSED"
+            assert peer.wait_eof(WAIT)
+        finally:
+            peer.close()
+    finally:
+        listener.close()
+
+
+@pytest.mark.timeout(30)
+def test_client_stop_when_the_peer_answers_close_and_fin_together(closing):
+    """A peer that sends its Close and its FIN in one go (as most servers do):
+    stop() returns after the Close event and the socket is closed at once."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    try:
+        port = listener.getsockname()[1]
+        client, rec = make_client(closing, f"ws://{HOST}:{port}/fin", enableAutomaticReconnection=False)
+        result: Dict[str, Any] = {}
+        t = threading.Thread(target=lambda: result.update(client.start(timeout=5)), daemon=True)
+        t.start()
+        sock, rest = _accept_and_upgrade(listener)
+        peer = RawConn(sock, rest, mask=False)
+        try:
+            t.join(WAIT)
+            assert result.get("success") is True
+            done = threading.Event()
+            threading.Thread(target=lambda: (client.stop(), done.set()), daemon=True).start()
+            frame = peer.recv_frame(WAIT)
+            assert frame is not None and frame.opcode == OP_CLOSE
+            peer.send_frame(OP_CLOSE, close_payload(1000, "ok"))
+            sock.shutdown(socket.SHUT_WR)
+            assert done.wait(WAIT), "stop() did not return"
+            ev = rec.wait_for("close")[0]
+            # We started the closing handshake: the event tells our Close.
+            assert (ev.code, ev.reason, ev.remote) == (1000, "Normal closure", False)
+            assert peer.wait_eof(WAIT)  # the client closed its side too
+            assert client.ready_state == "CLOSED"
+        finally:
+            peer.close()
+    finally:
+        listener.close()
+
+
 # ------------------------------------------------------------ graceful stop
 
 
