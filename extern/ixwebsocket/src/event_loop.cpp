@@ -1,5 +1,6 @@
 #include "event_loop.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -137,26 +138,44 @@ namespace ix::detail
     EventLoop::TimerId EventLoop::addTimer(std::chrono::milliseconds delay, Task task)
     {
         TimerId id = _nextTimerId++;
-        _timerHeap.push(TimerEntry {Clock::now() + delay, id});
+        _timerHeap.push_back(TimerEntry {Clock::now() + delay, id});
+        std::push_heap(_timerHeap.begin(), _timerHeap.end(), std::greater<TimerEntry>());
         _timerTasks.emplace(id, std::move(task));
         return id;
     }
 
     void EventLoop::cancelTimer(TimerId id)
     {
-        _timerTasks.erase(id); // the heap entry is skipped when it comes up
+        if (_timerTasks.erase(id) == 0) return; // fired or cancelled already
+        // The heap entry is skipped when it comes up, or compacted away.
+        ++_cancelledTimers;
+        if (_cancelledTimers > 64 && _cancelledTimers * 2 > _timerHeap.size()) compactTimers();
+    }
+
+    void EventLoop::compactTimers()
+    {
+        // Amortised O(1) per cancellation: runs after at least size/2 of them.
+        auto cancelled = [this](const TimerEntry& e) { return _timerTasks.find(e.id) == _timerTasks.end(); };
+        _timerHeap.erase(std::remove_if(_timerHeap.begin(), _timerHeap.end(), cancelled), _timerHeap.end());
+        std::make_heap(_timerHeap.begin(), _timerHeap.end(), std::greater<TimerEntry>());
+        _cancelledTimers = 0;
     }
 
     int EventLoop::runTimers()
     {
         auto now = Clock::now();
+        auto popTop = [this] {
+            std::pop_heap(_timerHeap.begin(), _timerHeap.end(), std::greater<TimerEntry>());
+            _timerHeap.pop_back();
+        };
         while (!_timerHeap.empty())
         {
-            TimerEntry top = _timerHeap.top();
+            TimerEntry top = _timerHeap.front();
             auto it = _timerTasks.find(top.id);
             if (it == _timerTasks.end())
             {
-                _timerHeap.pop();
+                popTop();
+                if (_cancelledTimers > 0) --_cancelledTimers;
                 continue;
             }
             if (top.deadline > now)
@@ -164,7 +183,7 @@ namespace ix::detail
                 auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(top.deadline - now).count();
                 return static_cast<int>(ms) + 1;
             }
-            _timerHeap.pop();
+            popTop();
             Task task = std::move(it->second);
             _timerTasks.erase(it);
             task();

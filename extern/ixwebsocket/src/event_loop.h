@@ -110,8 +110,16 @@ namespace ix::detail
                 return deadline > o.deadline || (deadline == o.deadline && id > o.id);
             }
         };
-        std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> _timerHeap;
+        // A min-heap (std::greater) of deadlines. Cancelling only forgets the
+        // task; its entry is skipped when it comes up, or dropped all at once by
+        // compactTimers() when cancelled entries outnumber live ones: most
+        // timers are cancelled (handshake and close timeouts), and their entries
+        // would otherwise stay for the whole timeout (60 s for a client's
+        // handshake: the heap would grow with the connection rate).
+        std::vector<TimerEntry> _timerHeap;
         std::unordered_map<TimerId, Task> _timerTasks;
+        size_t _cancelledTimers = 0; // cancelled entries still in _timerHeap
         TimerId _nextTimerId = 1;
+        void compactTimers();
     };
 } // namespace ix::detail
