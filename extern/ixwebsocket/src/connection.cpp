@@ -287,7 +287,7 @@ namespace ix::detail
             failHandshake(result.http_status, result.errorStr);
             return;
         }
-        openSession(result, data + consumed, size - consumed);
+        openSession(std::move(result), data + consumed, size - consumed);
     }
 
     // ------------------------------------------------------------------ server
@@ -435,12 +435,14 @@ namespace ix::detail
             failHandshake(hs.status, hs.reason);
             return;
         }
-        WebSocketInitResult result(true, 200, "", _head->head().headers, _head->head().target);
+        // The parser is done (openSession drops it): its headers move into the result.
+        HttpHead head = _head->takeHead();
+        WebSocketInitResult result(true, 200, "", std::move(head.headers), head.target);
         result.protocol = hs.protocol;
         _deflate = hs.deflate;
         // The 101 goes out once the session is open: a client that has seen it
         // finds this connection Open (getClients()) and may send at once.
-        openSession(result, data + consumed, size - consumed);
+        openSession(std::move(result), data + consumed, size - consumed);
         std::lock_guard<std::mutex> lock(_mutex);
         flushLocked();
         updateInterestLocked();
@@ -475,7 +477,7 @@ namespace ix::detail
         std::string early;
         early.swap(_early);
         // As without a hook: the 101 goes out once the session is open.
-        openSession(_pendingResult, early.data(), early.size());
+        openSession(std::move(_pendingResult), early.data(), early.size());
         std::lock_guard<std::mutex> lock(_mutex);
         flushLocked();
         updateInterestLocked();
@@ -483,7 +485,7 @@ namespace ix::detail
 
     // ------------------------------------------------------------------ both
 
-    void Connection::openSession(const WebSocketInitResult& result, const char* rest, size_t restSize)
+    void Connection::openSession(WebSocketInitResult&& result, const char* rest, size_t restSize)
     {
         if (_handshakeTimer) _loop.cancelTimer(_handshakeTimer), _handshakeTimer = 0;
         _head.reset();
@@ -501,7 +503,7 @@ namespace ix::detail
             _session.reset(new WsSession(cfg));
             _phase = Phase::Open;
         }
-        if (_owner) _owner->onConnectionOpen(result);
+        if (_owner) _owner->onConnectionOpen(std::move(result));
         heartbeat();
         if (restSize > 0 && _phase == Phase::Open) onSessionData(rest, restSize);
     }

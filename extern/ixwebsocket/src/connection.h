@@ -32,7 +32,8 @@ namespace ix::detail
     public:
         virtual ~ConnectionOwner() = default;
         // Handshake done; the session is open. Client: the response; server: the request.
-        virtual void onConnectionOpen(const WebSocketInitResult& result) = 0;
+        // The result is the owner's to keep (moved, not copied).
+        virtual void onConnectionOpen(WebSocketInitResult&& result) = 0;
         // The attempt ended before a session existed (connect, TLS or HTTP failure,
         // timeout, or close() during the handshake).
         virtual void onConnectionFailed(const WebSocketInitResult& result) = 0;
@@ -172,7 +173,7 @@ namespace ix::detail
         // Server phase
         void onServerHandshakeData(const char* data, size_t size);
 
-        void openSession(const WebSocketInitResult& result, const char* rest, size_t restSize);
+        void openSession(WebSocketInitResult&& result, const char* rest, size_t restSize);
         void onSessionData(const char* data, size_t size);
         void afterSessionStep(std::vector<SessionEvent>& events);
         void handleReadable();

@@ -38,6 +38,8 @@ namespace ix::detail
 
         Status status() const { return _status; }
         const HttpHead& head() const { return _head; }
+        // Moves the parsed head out (Done); the parser is not used afterwards.
+        HttpHead takeHead() { return std::move(_head); }
         // On Error: the HTTP status to answer with (400 malformed, 431 too large,
         // 505 wrong version) and a human-readable reason.
         // maxHeadSize bounds the whole head including the blank line; more is never

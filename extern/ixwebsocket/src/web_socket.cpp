@@ -404,7 +404,7 @@ namespace ix::detail
 
     // ---------------------------------------------------------------- events
 
-    void WebSocketCore::onConnectionOpen(const WebSocketInitResult& result)
+    void WebSocketCore::onConnectionOpen(WebSocketInitResult&& result)
     {
         {
             std::lock_guard<std::mutex> lock(_stateMutex);
@@ -417,8 +417,13 @@ namespace ix::detail
             }
         }
         _stateChanged.notify_all();
-        deliver(WebSocketMessageType::Open, kEmpty, 0, WebSocketErrorInfo(),
-                WebSocketOpenInfo(result.uri, result.headers, result.protocol), WebSocketCloseInfo(), false);
+        // The Open event takes the result's fields (the waiter above got a copy).
+        WebSocketOpenInfo open;
+        open.uri = std::move(result.uri);
+        open.headers = std::move(result.headers);
+        open.protocol = std::move(result.protocol);
+        deliver(WebSocketMessageType::Open, kEmpty, 0, WebSocketErrorInfo(), std::move(open), WebSocketCloseInfo(),
+                false);
     }
 
     void WebSocketCore::onConnectionFailed(const WebSocketInitResult& failure)

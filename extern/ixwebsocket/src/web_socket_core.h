@@ -67,7 +67,7 @@ namespace ix::detail
         bool isServerSide() const { return _serverSide; }
 
         // ---- ConnectionOwner (loop thread)
-        void onConnectionOpen(const WebSocketInitResult& result) override;
+        void onConnectionOpen(WebSocketInitResult&& result) override;
         void onConnectionFailed(const WebSocketInitResult& result) override;
         void onSessionEvents(std::vector<SessionEvent>& events) override;
 

@@ -65,6 +65,10 @@ namespace
         CHECK_EQ(r.head().version, std::string("HTTP/1.1"));
         CHECK_EQ(r.head().startLine, std::string("HTTP/1.1 101 Switching Protocols"));
         CHECK_EQ(r.head().headers.at("sec-websocket-accept"), std::string("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+
+        // takeHead() hands the parsed head over whole (moved, for the open result).
+        HttpHead taken = p.takeHead();
+        checkRequest(taken);
     }
 
     void testSplits()
