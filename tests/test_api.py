@@ -634,6 +634,38 @@ def test_server_callback_can_connect_a_client_to_the_same_server():
         server.close()
 
 
+def test_server_callback_stops_a_client_of_the_same_server_with_a_full_close_handshake():
+    # client.stop() waits for the close handshake; called in a callback on the
+    # server's own engine thread, that loop must keep turning meanwhile so the
+    # server answers the Close (otherwise stop() gives up and drops the link,
+    # and the server only sees the Close after the callback).
+    box: dict = {}
+    done = threading.Event()
+
+    def on_event(ev):
+        if ev.type == "message" and ev.data == "stop-me":
+            box["client"].stop()
+            box["server_clients_after_stop"] = server.clients()
+            done.set()
+
+    server = ixws.Server(port=0, method=on_event)
+    assert server.start()["success"]
+    closes: "queue.Queue[ixws.Event]" = queue.Queue()
+    client = ixws.Client(url=f"ws://127.0.0.1:{server.port}/", enable_automatic_reconnection=False,
+                         method=lambda ev: closes.put(ev) if ev.type == "close" else None)
+    box["client"] = client
+    try:
+        assert client.start(timeout=WAIT)["success"]
+        client.send("stop-me")
+        assert done.wait(WAIT)
+        assert box["server_clients_after_stop"] == []
+        ev = closes.get(timeout=WAIT)
+        assert (ev.code, ev.remote) == (1000, False)
+    finally:
+        client.close()
+        server.close()
+
+
 def test_exception_in_callback_is_logged_and_connection_carries_on(server_rec):
     server, srec = server_rec
     logged = threading.Event()
