@@ -320,3 +320,55 @@ def test_a_dropped_compressed_message_leaves_the_compression_context_intact():
     finally:
         sock.close()
         server.close()
+
+
+def test_block_inside_a_callback_waits_for_the_peer_and_succeeds():
+    # Callbacks may run on the server's own engine thread: a blocked send there
+    # keeps that loop turning, so the connection drains once the peer reads.
+    entered = threading.Event()
+    finished = threading.Event()
+    result = {}
+    box = {}
+
+    def on_event(ev):
+        if ev.type == "open" and ev.uri == "/slow":
+            box["slow"] = ev.client
+        elif ev.type == "message" and ev.data == "go":
+            server, cid = box["server"], box["slow"]
+            for _ in range(MAX_SENDS):
+                if server.buffered_amount(cid) > 0:
+                    break
+                assert server.send(CHUNK, clients=[cid])[0]["success"]
+            entered.set()
+            result["res"] = server.send(b"\x01" * (2 * LIMIT), clients=[cid])[0]
+            finished.set()
+
+    server = ixws.Server(port=0, method=on_event, send_buffer_limit=LIMIT, on_slow_consumer="block",
+                         send_timeout=30)
+    box["server"] = server
+    assert server.start()["success"]
+    with server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(
+            f"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert _read_head(sock).startswith(b"HTTP/1.1 101")
+        trigger = ixws.Client(url=f"ws://127.0.0.1:{server.port}/go", enable_automatic_reconnection=False)
+        try:
+            assert trigger.start(timeout=10)["success"]
+            assert "slow" in box
+            trigger.send("go")
+            assert entered.wait(30)
+            # Our queue held bytes when the big send began, so it had to wait (the
+            # kernel may still take some before the peer reads; then it waits less).
+            stop = threading.Event()
+            reader = threading.Thread(target=drain, args=(sock, stop))
+            reader.start()
+            finished.wait(30)
+            stop.set()
+            reader.join()
+        finally:
+            trigger.close()
+            sock.close()
+        assert result["res"]["success"] is True, result

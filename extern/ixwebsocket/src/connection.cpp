@@ -24,6 +24,9 @@ namespace ix::detail
         constexpr size_t kReadBufferSize = 256 * 1024;
         // Messages at least this large skip _out when nothing is queued.
         constexpr size_t kDirectWriteBytes = 64 * 1024;
+        // A blocked send that turns a loop while it waits looks at the buffer at
+        // least this often (another loop's drain cannot wake the one it turns).
+        constexpr int kBlockedSendSliceMs = 2;
         thread_local std::unique_ptr<char[]> tReadBuffer;
 
         char* readBuffer()
@@ -1173,17 +1176,33 @@ namespace ix::detail
         if (fits()) return true;
         switch (_options.slowConsumerPolicy)
         {
-            case 1: // block: wait for the loop to drain, never on the loop thread
-                if (!_loop.inLoopThread() && _options.sendTimeoutMs > 0)
+            case 1: // block: wait for the loop to drain
+            {
+                if (_options.sendTimeoutMs <= 0) return false;
+                const bool turning = EventLoop::canPumpWhileWaiting();
+                // Inside an I/O callback of our own loop nothing could drain.
+                if (!turning && _loop.inLoopThread()) return false;
+                updateInterestLocked();
+                auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(_options.sendTimeoutMs);
+                if (!turning)
                 {
-                    updateInterestLocked();
-                    auto deadline = std::chrono::steady_clock::now() +
-                                    std::chrono::milliseconds(_options.sendTimeoutMs);
                     _drained.wait_until(lock, deadline, fits);
-                    if (_fd < 0 || _writeFailed || !_session) return false;
-                    if (fits()) return true;
                 }
-                return false;
+                else
+                {
+                    // A binding's callback at a loop's pass hook (maybe our own
+                    // loop's): keep that loop turning until the peer made room.
+                    while (!fits() && std::chrono::steady_clock::now() < deadline)
+                    {
+                        lock.unlock();
+                        const bool running = EventLoop::pumpWhileWaiting(kBlockedSendSliceMs);
+                        lock.lock();
+                        if (!running) break;
+                    }
+                }
+                if (_fd < 0 || _writeFailed || !_session) return false;
+                return fits();
+            }
             case 2: closeNow = true; return false;
             default: return false;
         }

@@ -153,7 +153,8 @@ namespace ix
         // room and then fails it like Drop, Close fails it and closes the
         // connection with 1008. A message is always accepted when nothing is
         // buffered. Applied to the next connection (server: set in the
-        // connection callback). Block never waits on the loop thread.
+        // connection callback). Block waits on a loop thread only inside the
+        // loop-pass hook (setLoopPassHook), turning that loop meanwhile.
         void setSendBufferLimit(size_t bytes, SlowConsumerPolicy policy = SlowConsumerPolicy::Drop,
                                 int sendTimeoutMs = 5000);
         size_t getSendBufferLimit() const;
