@@ -24,6 +24,10 @@ namespace ix::detail
         constexpr size_t kReadBufferSize = 256 * 1024;
         // Messages at least this large skip _out when nothing is queued.
         constexpr size_t kDirectWriteBytes = 64 * 1024;
+        // A data frame with at least this much payload still to come is read
+        // straight into its message (WsSession::payloadWindow), in reads of at
+        // most kReadBufferSize bytes.
+        constexpr size_t kDirectReadBytes = 16 * 1024;
         thread_local std::unique_ptr<char[]> tReadBuffer;
 
         char* readBuffer()
@@ -542,6 +546,19 @@ namespace ix::detail
         afterSessionStep(_events);
     }
 
+    void Connection::onSessionPayload(size_t n)
+    {
+        _peerActive = true;
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            if (!_session) return;
+            _session->commitPayload(n, _out, _events);
+            flushLocked();
+            updateInterestLocked();
+        }
+        afterSessionStep(_events);
+    }
+
     void Connection::afterSessionStep(std::vector<SessionEvent>& events)
     {
         bool closed;
@@ -683,11 +700,25 @@ namespace ix::detail
         for (int round = 0; round < 8; ++round)
         {
             if (_fd < 0 || _phase == Phase::Done) return;
-            ssize_t n = ::recv(_fd, buf, kReadBufferSize, 0);
+            // In a large payload: read it into the message itself (no copy). The
+            // window is receive-side state, which only this thread touches; the
+            // lock is for the session's other members.
+            char* direct = nullptr;
+            size_t want = kReadBufferSize;
+            if (_phase == Phase::Open)
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                if (_session) direct = _session->payloadWindow(kDirectReadBytes, kReadBufferSize, want);
+                if (!direct) want = kReadBufferSize;
+            }
+            ssize_t n = ::recv(_fd, direct ? direct : buf, want, 0);
             if (n > 0)
             {
-                onInput(buf, static_cast<size_t>(n));
-                if (static_cast<size_t>(n) < kReadBufferSize) return;
+                if (direct)
+                    onSessionPayload(static_cast<size_t>(n));
+                else
+                    onInput(buf, static_cast<size_t>(n));
+                if (static_cast<size_t>(n) < want) return;
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;

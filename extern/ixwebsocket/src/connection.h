@@ -175,6 +175,8 @@ namespace ix::detail
 
         void openSession(WebSocketInitResult&& result, const char* rest, size_t restSize);
         void onSessionData(const char* data, size_t size);
+        // n bytes were read into the session's payload window.
+        void onSessionPayload(size_t n);
         void afterSessionStep(std::vector<SessionEvent>& events);
         void handleReadable();
         void handleWritable();
