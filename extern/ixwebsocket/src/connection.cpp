@@ -28,7 +28,11 @@ namespace ix::detail
         // straight into its message (WsSession::payloadWindow), in reads of at
         // most kReadBufferSize bytes.
         constexpr size_t kDirectReadBytes = 16 * 1024;
+        // Client role: a large message is masked this much at a time into a
+        // per-thread scratch buffer and sent from there (see writeDirectLocked).
+        constexpr size_t kMaskChunkBytes = 64 * 1024;
         thread_local std::unique_ptr<char[]> tReadBuffer;
+        thread_local std::unique_ptr<uint8_t[]> tMaskBuffer;
 
         char* readBuffer()
         {
@@ -1109,7 +1113,7 @@ namespace ix::detail
                 return refuseFull(size, closeNow);
             }
             if (!deflate && size >= kDirectWriteBytes && _outOffset == _out.size() && !_batched && !_tls &&
-                !_tlsPending && _options.role == Role::Server && session->sharesFrames())
+                !_tlsPending && session->state() == WsSession::State::Open)
             {
                 writeDirectLocked(binary, data, size);
             }
@@ -1222,29 +1226,78 @@ namespace ix::detail
 
     void Connection::writeDirectLocked(bool binary, const char* data, size_t size)
     {
-        // Large message, nothing queued: write header and payload straight from
-        // the caller's buffer (one sendmsg, no copy into _out); queue the rest.
+        // Large message, nothing queued: no copy into _out. Server role: header
+        // and payload go out straight from the caller's buffer (one sendmsg).
+        // Client role: the payload is masked a chunk at a time into a small
+        // per-thread buffer (one pass over the data, sent while hot in cache).
+        // Whatever the socket does not take is queued in _out.
+        const bool mask = _options.role == Role::Client;
+        uint8_t key[4];
+        if (mask) randomMask(key);
         uint8_t header[kMaxFrameHeaderSize];
-        const size_t headerLength = writeFrameHeader(header, true, false, binary ? kBinary : kText, size, nullptr);
-        iovec iov[2] = {{header, headerLength}, {const_cast<char*>(data), size}};
-        msghdr msg {};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = 2;
-        ssize_t n;
-        do
-            n = ::sendmsg(_fd, &msg, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        size_t written = n > 0 ? static_cast<size_t>(n) : 0;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        const size_t headerLength =
+            writeFrameHeader(header, true, false, binary ? kBinary : kText, size, mask ? key : nullptr);
+        uint8_t* scratch = nullptr;
+        if (mask)
         {
-            _writeFailed = true;
-            _drained.notify_all();
-            return;
+            if (!tMaskBuffer) tMaskBuffer.reset(new uint8_t[kMaskChunkBytes]);
+            scratch = tMaskBuffer.get();
         }
-        if (written < headerLength)
-            _out.append(reinterpret_cast<const char*>(header) + written, headerLength - written);
-        const size_t payloadWritten = written > headerLength ? written - headerLength : 0;
-        if (payloadWritten < size) _out.append(data + payloadWritten, size - payloadWritten);
+        size_t headerSent = 0;
+        size_t payloadSent = 0;
+        while (true)
+        {
+            const size_t chunkLength = mask ? std::min(size - payloadSent, kMaskChunkBytes) : size - payloadSent;
+            const char* chunk = data + payloadSent;
+            if (mask)
+            {
+                maskCopy(scratch, reinterpret_cast<const uint8_t*>(chunk), chunkLength, key, payloadSent);
+                chunk = reinterpret_cast<const char*>(scratch);
+            }
+            iovec iov[2];
+            int count = 0;
+            if (headerSent < headerLength) iov[count++] = {header + headerSent, headerLength - headerSent};
+            iov[count++] = {const_cast<char*>(chunk), chunkLength};
+            msghdr msg {};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = count;
+            ssize_t n;
+            do
+                n = ::sendmsg(_fd, &msg, MSG_NOSIGNAL);
+            while (n < 0 && errno == EINTR);
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            {
+                _writeFailed = true;
+                _drained.notify_all();
+                return;
+            }
+            size_t written = n > 0 ? static_cast<size_t>(n) : 0;
+            const size_t headerPart = std::min(written, headerLength - headerSent);
+            headerSent += headerPart;
+            written -= headerPart;
+            const size_t chunkStart = payloadSent;
+            payloadSent += written;
+            if (written < chunkLength)
+            {
+                // The socket is full: queue the rest of the frame.
+                _out.append(reinterpret_cast<const char*>(header) + headerSent, headerLength - headerSent);
+                if (!mask)
+                {
+                    _out.append(data + payloadSent, size - payloadSent);
+                    break;
+                }
+                _out.append(chunk + written, chunkLength - written);
+                const size_t restStart = chunkStart + chunkLength;
+                if (restStart < size)
+                {
+                    const size_t at = _out.size();
+                    _out.append(data + restStart, size - restStart);
+                    applyMask(reinterpret_cast<uint8_t*>(&_out[at]), size - restStart, key, restStart);
+                }
+                break;
+            }
+            if (payloadSent == size) break;
+        }
         updateInterestLocked();
     }
 
