@@ -28,6 +28,10 @@ namespace ix::detail
         // straight into its message (WsSession::payloadWindow), in reads of at
         // most kReadBufferSize bytes.
         constexpr size_t kDirectReadBytes = 16 * 1024;
+        // After a read into a payload window, the next read (the next frame's
+        // header) is this small, so that most of a following large payload
+        // goes through a window too instead of being copied.
+        constexpr size_t kAfterDirectReadBytes = 4 * 1024;
         // Client role: a large message is masked this much at a time into a
         // per-thread scratch buffer and sent from there (see writeDirectLocked).
         constexpr size_t kMaskChunkBytes = 64 * 1024;
@@ -713,16 +717,21 @@ namespace ix::detail
             {
                 std::lock_guard<std::mutex> lock(_mutex);
                 if (_session) direct = _session->payloadWindow(kDirectReadBytes, kReadBufferSize, want);
-                if (!direct) want = kReadBufferSize;
+                if (!direct) want = _lastReadDirect ? kAfterDirectReadBytes : kReadBufferSize;
             }
             ssize_t n = ::recv(_fd, direct ? direct : buf, want, 0);
             if (n > 0)
             {
+                _lastReadDirect = direct != nullptr;
                 if (direct)
                     onSessionPayload(static_cast<size_t>(n));
                 else
                     onInput(buf, static_cast<size_t>(n));
                 if (static_cast<size_t>(n) < want) return;
+                // A window that reached the end of its frame was filled: the frame
+                // is complete and the peer usually has nothing more yet (epoll
+                // tells us when it has; a read now would mostly find nothing).
+                if (direct && want < kReadBufferSize) return;
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;

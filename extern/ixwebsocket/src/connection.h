@@ -239,6 +239,7 @@ namespace ix::detail
         std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
         bool _tlsPending = false;        // TLS handshake not finished yet (set under _mutex)
         std::vector<SessionEvent> _events; // reused per step (loop thread)
+        bool _lastReadDirect = false;      // the last read went into a payload window
 
         // Handshake
         std::unique_ptr<HttpHeadParser> _head;
