@@ -32,11 +32,13 @@ namespace ix::detail
         // header) is this small, so that most of a following large payload
         // goes through a window too instead of being copied.
         constexpr size_t kAfterDirectReadBytes = 4 * 1024;
-        // Client role: a large message is masked this much at a time into a
-        // per-thread scratch buffer and sent from there (see writeDirectLocked).
-        constexpr size_t kMaskChunkBytes = 64 * 1024;
+        // Client role: a large message is masked up to this much at a time into
+        // a per-thread scratch buffer and sent from there (writeDirectLocked).
+        // Smaller chunks (64 KiB) measured worse: each send wakes the reader.
+        constexpr size_t kMaskChunkBytes = 1024 * 1024;
         thread_local std::unique_ptr<char[]> tReadBuffer;
-        thread_local std::unique_ptr<uint8_t[]> tMaskBuffer;
+        // Grows to the largest chunk the thread masked (at most kMaskChunkBytes).
+        thread_local std::vector<uint8_t> tMaskBuffer;
 
         char* readBuffer()
         {
@@ -1237,8 +1239,9 @@ namespace ix::detail
     {
         // Large message, nothing queued: no copy into _out. Server role: header
         // and payload go out straight from the caller's buffer (one sendmsg).
-        // Client role: the payload is masked a chunk at a time into a small
-        // per-thread buffer (one pass over the data, sent while hot in cache).
+        // Client role: the payload is masked (up to 1 MiB at a time) into a
+        // per-thread buffer: one pass over the data instead of a copy into
+        // _out and a masking pass there, and no per-message allocation.
         // Whatever the socket does not take is queued in _out.
         const bool mask = _options.role == Role::Client;
         uint8_t key[4];
@@ -1249,8 +1252,9 @@ namespace ix::detail
         uint8_t* scratch = nullptr;
         if (mask)
         {
-            if (!tMaskBuffer) tMaskBuffer.reset(new uint8_t[kMaskChunkBytes]);
-            scratch = tMaskBuffer.get();
+            const size_t need = std::min(size, kMaskChunkBytes);
+            if (tMaskBuffer.size() < need) tMaskBuffer.resize(need);
+            scratch = tMaskBuffer.data();
         }
         size_t headerSent = 0;
         size_t payloadSent = 0;
