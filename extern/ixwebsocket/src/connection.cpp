@@ -26,8 +26,9 @@ namespace ix::detail
         constexpr size_t kDirectWriteBytes = 64 * 1024;
         // A data frame with at least this much payload still to come is read
         // straight into its message (WsSession::payloadWindow), in reads of at
-        // most kReadBufferSize bytes.
+        // most kWindowBytes (the session reserves that much ahead anyway).
         constexpr size_t kDirectReadBytes = 16 * 1024;
+        constexpr size_t kWindowBytes = 1024 * 1024;
         // After a read into a payload window, the next read (the next frame's
         // header) is this small, so that most of a following large payload
         // goes through a window too instead of being copied.
@@ -707,7 +708,9 @@ namespace ix::detail
             return;
         }
         char* buf = readBuffer();
-        for (int round = 0; round < 8; ++round)
+        // Round limit (reads and bytes): other sockets get their turn.
+        size_t budget = 8 * kReadBufferSize;
+        for (int round = 0; round < 8 && budget > 0; ++round)
         {
             if (_fd < 0 || _phase == Phase::Done) return;
             // In a large payload: read it into the message itself (no copy). The
@@ -715,15 +718,17 @@ namespace ix::detail
             // lock is for the session's other members.
             char* direct = nullptr;
             size_t want = kReadBufferSize;
+            const size_t windowMax = std::min(kWindowBytes, budget);
             if (_phase == Phase::Open)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
-                if (_session) direct = _session->payloadWindow(kDirectReadBytes, kReadBufferSize, want);
+                if (_session) direct = _session->payloadWindow(kDirectReadBytes, windowMax, want);
                 if (!direct) want = _lastReadDirect ? kAfterDirectReadBytes : kReadBufferSize;
             }
             ssize_t n = ::recv(_fd, direct ? direct : buf, want, 0);
             if (n > 0)
             {
+                budget -= std::min(budget, static_cast<size_t>(n));
                 _lastReadDirect = direct != nullptr;
                 if (direct)
                     onSessionPayload(static_cast<size_t>(n));
@@ -733,7 +738,7 @@ namespace ix::detail
                 // A window that reached the end of its frame was filled: the frame
                 // is complete and the peer usually has nothing more yet (epoll
                 // tells us when it has; a read now would mostly find nothing).
-                if (direct && want < kReadBufferSize) return;
+                if (direct && want < windowMax) return;
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
