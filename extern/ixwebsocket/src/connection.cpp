@@ -25,9 +25,11 @@ namespace ix::detail
         // Messages at least this large skip _out when nothing is queued.
         constexpr size_t kDirectWriteBytes = 64 * 1024;
         // A data frame with at least this much payload still to come is read
-        // straight into its message (WsSession::payloadWindow), in reads of at
-        // most kWindowBytes (the session reserves that much ahead anyway).
-        constexpr size_t kDirectReadBytes = 16 * 1024;
+        // straight into its message (WsSession::payloadWindow) to its end, in
+        // reads of at most kWindowBytes (the session reserves that much ahead
+        // anyway). Below it, shared reads (several frames per read) are cheaper
+        // than the extra read calls.
+        constexpr size_t kDirectReadBytes = 64 * 1024;
         constexpr size_t kWindowBytes = 1024 * 1024;
         // After a read into a payload window, the next read (the next frame's
         // header) is this small, so that most of a following large payload
@@ -722,7 +724,9 @@ namespace ix::detail
             if (_phase == Phase::Open)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
-                if (_session) direct = _session->payloadWindow(kDirectReadBytes, windowMax, want);
+                // Once a frame is read through windows, the rest of it is too.
+                const size_t minSize = _lastReadDirect ? 1 : kDirectReadBytes;
+                if (_session) direct = _session->payloadWindow(minSize, windowMax, want);
                 if (!direct) want = _lastReadDirect ? kAfterDirectReadBytes : kReadBufferSize;
             }
             ssize_t n = ::recv(_fd, direct ? direct : buf, want, 0);
