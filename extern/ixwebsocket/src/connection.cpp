@@ -26,11 +26,12 @@ namespace ix::detail
         constexpr size_t kDirectWriteBytes = 64 * 1024;
         // A data frame with at least this much payload still to come is read
         // straight into its message (WsSession::payloadWindow) to its end, in
-        // reads of at most kWindowBytes (the session reserves that much ahead
-        // anyway). Below it, shared reads (several frames per read) are cheaper
-        // than the extra read calls.
+        // reads of at most kWindowBytes. Below it, shared reads (several frames
+        // per read) are cheaper than the extra read calls. A window is
+        // zero-filled before the read: 1 MiB windows measured 20% slower than
+        // 256 KiB ones on the S3 echo (fewer reads, but a cold 1 MiB fill).
         constexpr size_t kDirectReadBytes = 64 * 1024;
-        constexpr size_t kWindowBytes = 1024 * 1024;
+        constexpr size_t kWindowBytes = 256 * 1024;
         // After a read into a payload window, the next read (the next frame's
         // header) is this small, so that most of a following large payload
         // goes through a window too instead of being copied.
