@@ -1,6 +1,7 @@
-"""Large payloads end to end, against hand-made peers: what the engine reads
-straight into a message (payload windows) and what a client masks chunk by
-chunk on its way out, including when the socket is full. Behaviour only."""
+"""Large payloads end to end, against hand-made peers: large fragmented
+messages reassembled by a server, and large messages a client masks on their
+way out of its per-thread buffer, including when the socket is full.
+Behaviour only."""
 from __future__ import annotations
 
 import os

@@ -24,18 +24,6 @@ namespace ix::detail
         constexpr size_t kReadBufferSize = 256 * 1024;
         // Messages at least this large skip _out when nothing is queued.
         constexpr size_t kDirectWriteBytes = 64 * 1024;
-        // A data frame with at least this much payload still to come is read
-        // straight into its message (WsSession::payloadWindow) to its end, in
-        // reads of at most kWindowBytes. Below it, shared reads (several frames
-        // per read) are cheaper than the extra read calls. A window is
-        // zero-filled before the read: 1 MiB windows measured 20% slower than
-        // 256 KiB ones on the S3 echo (fewer reads, but a cold 1 MiB fill).
-        constexpr size_t kDirectReadBytes = 64 * 1024;
-        constexpr size_t kWindowBytes = 256 * 1024;
-        // After a read into a payload window, the next read (the next frame's
-        // header) is this small, so that most of a following large payload
-        // goes through a window too instead of being copied.
-        constexpr size_t kAfterDirectReadBytes = 4 * 1024;
         // Client role: a large message is masked up to this much at a time into
         // a per-thread scratch buffer and sent from there (writeDirectLocked).
         // Smaller chunks (64 KiB) measured worse: each send wakes the reader.
@@ -560,19 +548,6 @@ namespace ix::detail
         afterSessionStep(_events);
     }
 
-    void Connection::onSessionPayload(size_t n)
-    {
-        _peerActive = true;
-        {
-            std::lock_guard<std::mutex> lock(_mutex);
-            if (!_session) return;
-            _session->commitPayload(n, _out, _events);
-            flushLocked();
-            updateInterestLocked();
-        }
-        afterSessionStep(_events);
-    }
-
     void Connection::afterSessionStep(std::vector<SessionEvent>& events)
     {
         bool closed;
@@ -711,39 +686,14 @@ namespace ix::detail
             return;
         }
         char* buf = readBuffer();
-        // Round limit (reads and bytes): other sockets get their turn.
-        size_t budget = 8 * kReadBufferSize;
-        for (int round = 0; round < 8 && budget > 0; ++round)
+        for (int round = 0; round < 8; ++round)
         {
             if (_fd < 0 || _phase == Phase::Done) return;
-            // In a large payload: read it into the message itself (no copy). The
-            // window is receive-side state, which only this thread touches; the
-            // lock is for the session's other members.
-            char* direct = nullptr;
-            size_t want = kReadBufferSize;
-            const size_t windowMax = std::min(kWindowBytes, budget);
-            if (_phase == Phase::Open)
-            {
-                std::lock_guard<std::mutex> lock(_mutex);
-                // Once a frame is read through windows, the rest of it is too.
-                const size_t minSize = _lastReadDirect ? 1 : kDirectReadBytes;
-                if (_session) direct = _session->payloadWindow(minSize, windowMax, want);
-                if (!direct) want = _lastReadDirect ? kAfterDirectReadBytes : kReadBufferSize;
-            }
-            ssize_t n = ::recv(_fd, direct ? direct : buf, want, 0);
+            ssize_t n = ::recv(_fd, buf, kReadBufferSize, 0);
             if (n > 0)
             {
-                budget -= std::min(budget, static_cast<size_t>(n));
-                _lastReadDirect = direct != nullptr;
-                if (direct)
-                    onSessionPayload(static_cast<size_t>(n));
-                else
-                    onInput(buf, static_cast<size_t>(n));
-                if (static_cast<size_t>(n) < want) return;
-                // A window that reached the end of its frame was filled: the frame
-                // is complete and the peer usually has nothing more yet (epoll
-                // tells us when it has; a read now would mostly find nothing).
-                if (direct && want < windowMax) return;
+                onInput(buf, static_cast<size_t>(n));
+                if (static_cast<size_t>(n) < kReadBufferSize) return;
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;

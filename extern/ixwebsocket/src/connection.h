@@ -175,8 +175,6 @@ namespace ix::detail
 
         void openSession(WebSocketInitResult&& result, const char* rest, size_t restSize);
         void onSessionData(const char* data, size_t size);
-        // n bytes were read into the session's payload window.
-        void onSessionPayload(size_t n);
         void afterSessionStep(std::vector<SessionEvent>& events);
         void handleReadable();
         void handleWritable();
@@ -239,7 +237,6 @@ namespace ix::detail
         std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
         bool _tlsPending = false;        // TLS handshake not finished yet (set under _mutex)
         std::vector<SessionEvent> _events; // reused per step (loop thread)
-        bool _lastReadDirect = false;      // the last read went into a payload window
 
         // Handshake
         std::unique_ptr<HttpHeadParser> _head;

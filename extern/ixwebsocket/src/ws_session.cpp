@@ -4,9 +4,7 @@
 // complete in it (otherwise the few header bytes are kept in _headerBuf); payload
 // bytes are appended to the message buffer (data frames) or the control buffer
 // and unmasked in place there, and text is UTF-8 validated chunk by chunk so an
-// invalid message fails at the first impossible byte. For large payloads the
-// owner may skip the copy: payloadWindow() hands out the message buffer's tail
-// to read the socket into, commitPayload() then treats those bytes the same way.
+// invalid message fails at the first impossible byte.
 #include "ws_session.h"
 
 #include "close_codes.h"
@@ -98,7 +96,6 @@ namespace ix::detail
         }
         _state = State::Closed;
         _message.clear();
-        _messageLength = 0;
         _frame.clear();
         _headerBuf.clear();
         _inFrame = false;
@@ -174,7 +171,7 @@ namespace ix::detail
                 // Uncompressed: the declared length counts. Compressed: the inflated
                 // size is checked as it is produced; the wire bytes only get a
                 // generous bound (deflate may expand incompressible data a little).
-                const uint64_t have = compressed ? _messageWireSize : _messageLength;
+                const uint64_t have = compressed ? _messageWireSize : _message.size();
                 const uint64_t bound = compressed ? compressedWireBound(max) : max;
                 if (h.payloadLength > bound || have > bound - h.payloadLength)
                 {
@@ -189,15 +186,14 @@ namespace ix::detail
                 _messageCompressed = h.rsv1;
                 _messageWireSize = 0;
                 _message.clear();
-                _messageLength = 0;
                 _utf8.reset();
             }
             if (!compressed)
             {
                 const uint64_t ahead = std::min<uint64_t>(h.payloadLength, kMaxReserveAhead);
-                if (_message.capacity() < _messageLength + ahead)
+                if (_message.capacity() < _message.size() + ahead)
                 {
-                    _message.reserve(_messageLength + static_cast<size_t>(ahead));
+                    _message.reserve(_message.size() + static_cast<size_t>(ahead));
                 }
             }
         }
@@ -241,12 +237,10 @@ namespace ix::detail
             SessionEvent ev;
             ev.kind = SessionEvent::Kind::Message;
             ev.binary = _messageBinary;
-            _message.resize(_messageLength); // no room is left past a finished frame
             ev.data = std::move(_message);
             ev.wireSize = _messageWireSize;
             events.push_back(std::move(ev));
             _message.clear();
-            _messageLength = 0;
             _inMessage = false;
             _messageCompressed = false;
             _messageWireSize = 0;
@@ -443,80 +437,28 @@ namespace ix::detail
                 if (_frameRemaining == 0) handleFrameEnd(out, events);
                 continue;
             }
-            char* chunk;
-            if (control)
-            {
-                const size_t at = _frame.size();
-                _frame.append(p, n);
-                chunk = &_frame[at];
-            }
-            else if (_message.size() == _messageLength)
-            {
-                _message.append(p, n);
-                chunk = &_message[_messageLength];
-            }
-            else
-            {
-                chunk = messageTail(n); // room left by payloadWindow()
-                std::memcpy(chunk, p, n);
-            }
+            std::string& buf = control ? _frame : _message;
+            const size_t at = buf.size();
+            buf.append(p, n);
             p += n;
-            if (!acceptPayload(chunk, n, control, out, events)) return;
-        }
-    }
-
-    char* WsSession::messageTail(size_t n)
-    {
-        // Growing the string zero-fills the new room (C++17 has no way around
-        // that); it happens once per byte, right before the bytes are written.
-        if (_message.size() < _messageLength + n) _message.resize(_messageLength + n);
-        return &_message[_messageLength];
-    }
-
-    bool WsSession::acceptPayload(char* chunk, size_t n, bool control, std::string& out,
-                                  std::vector<SessionEvent>& events)
-    {
-        if (_header.masked)
-        {
-            applyMask(reinterpret_cast<uint8_t*>(chunk), n, _header.mask, _frameOffset);
-        }
-        _frameOffset += n;
-        _frameRemaining -= n;
-        if (!control)
-        {
-            _messageLength += n;
-            _messageWireSize += n;
-            if (!_messageBinary && !_utf8.feed(chunk, n))
+            char* chunk = &buf[at];
+            if (_header.masked)
             {
-                fail(CC::kInvalidFramePayloadData, CC::kInvalidFramePayloadDataMessage, out, events);
-                return false;
+                applyMask(reinterpret_cast<uint8_t*>(chunk), n, _header.mask, _frameOffset);
             }
+            _frameOffset += n;
+            _frameRemaining -= n;
+            if (!control)
+            {
+                _messageWireSize += n;
+                if (!_messageBinary && !_utf8.feed(chunk, n))
+                {
+                    fail(CC::kInvalidFramePayloadData, CC::kInvalidFramePayloadDataMessage, out, events);
+                    return;
+                }
+            }
+            if (_frameRemaining == 0) handleFrameEnd(out, events);
         }
-        if (_frameRemaining == 0) handleFrameEnd(out, events);
-        return true;
-    }
-
-    char* WsSession::payloadWindow(size_t minSize, size_t maxSize, size_t& size)
-    {
-        size = 0;
-        if (_state == State::Closed || _pendingFailure || !_inFrame || isControlOpcode(_header.opcode) ||
-            _messageCompressed || _frameRemaining == 0 || _frameRemaining < minSize || maxSize == 0)
-        {
-            return nullptr;
-        }
-        size = static_cast<size_t>(std::min<uint64_t>(_frameRemaining, maxSize));
-        return messageTail(size);
-    }
-
-    void WsSession::commitPayload(size_t n, std::string& out, std::vector<SessionEvent>& events)
-    {
-        // Only what the last window offered can have been written.
-        if (n == 0 || _state == State::Closed || _pendingFailure || !_inFrame || isControlOpcode(_header.opcode) ||
-            _messageCompressed || n > _frameRemaining || n > _message.size() - _messageLength)
-        {
-            return;
-        }
-        acceptPayload(&_message[_messageLength], n, false, out, events);
     }
 
     bool WsSession::inflateChunk(const char* data, size_t size, bool last, std::string& out,
@@ -534,7 +476,6 @@ namespace ix::detail
         const uint64_t limit = _config.maxMessageSize;
         const MessageInflater::Status st =
             last ? _inflater->finish(_message, limit) : _inflater->feed(data, size, _message, limit);
-        _messageLength = _message.size(); // compressed messages never have room ahead
         if (st == MessageInflater::Status::TooBig)
         {
             fail(CC::kMessageTooBigCode, CC::kMessageTooBigMessage, out, events);
@@ -642,7 +583,6 @@ namespace ix::detail
         _headerBuf.clear();
         _frame.clear();
         _message.clear();
-        _messageLength = 0;
         emitClose(code, reason, false, events);
     }
 } // namespace ix::detail

@@ -85,22 +85,6 @@ namespace ix::detail
         void receive(const char* data, size_t size, std::string& out,
                      std::vector<SessionEvent>& events);
 
-        // Zero-copy receive of large payloads. While the current frame is a data
-        // frame whose payload is kept as is (not compressed) and at least
-        // `minSize` payload bytes of it are still to come, returns where the next
-        // `size` (1..min(remaining, maxSize)) wire bytes of that payload belong:
-        // the end of the message buffer. The owner reads bytes from the peer
-        // straight there and then calls commitPayload(n) with how many it read
-        // (n <= size); they are unmasked, validated and counted exactly as if
-        // they had been passed to receive(). Otherwise returns nullptr (use
-        // receive()). The window stays valid until the next call of any of
-        // receive(), payloadWindow(), commitPayload() or transportClosed(), and
-        // never reaches past the current frame, so a read into it cannot take
-        // bytes of the next frame. The message buffer grows by at most maxSize
-        // bytes ahead of the data actually received.
-        char* payloadWindow(size_t minSize, size_t maxSize, size_t& size);
-        void commitPayload(size_t n, std::string& out, std::vector<SessionEvent>& events);
-
         struct SendOutcome
         {
             bool sent = false;
@@ -152,7 +136,7 @@ namespace ix::detail
         // (Open, and no per-connection transform such as compression).
         bool sharesFrames() const { return _state == State::Open && !_config.deflateNegotiated; }
         // Bytes of incomplete message data buffered so far.
-        size_t bufferedIncoming() const { return _messageLength + _frame.size(); }
+        size_t bufferedIncoming() const { return _message.size() + _frame.size(); }
 
     private:
         // Fails the connection, or holds the failure back (Config::deferFailure).
@@ -161,14 +145,6 @@ namespace ix::detail
         void failNow(uint16_t code, const std::string& reason, std::string& out,
                      std::vector<SessionEvent>& events);
         bool handleHeader(std::string& out, std::vector<SessionEvent>& events);
-        // Room for n more payload bytes at the end of the message: the buffer's
-        // size is grown (never past the current frame) and its tail returned.
-        char* messageTail(size_t n);
-        // n payload bytes of the current frame are in place at `chunk` (the end of
-        // _frame or of the message): unmask, count, validate, finish the frame.
-        // False when the connection failed.
-        bool acceptPayload(char* chunk, size_t n, bool control, std::string& out,
-                           std::vector<SessionEvent>& events);
         void handleFrameEnd(std::string& out, std::vector<SessionEvent>& events);
         void handleClose(std::string& out, std::vector<SessionEvent>& events);
         void emitClose(uint16_t code, const std::string& reason, bool remote,
@@ -192,12 +168,7 @@ namespace ix::detail
         std::string _frame;           // payload of the current control frame
         bool _inMessage = false;      // a fragmented data message is in progress
         bool _messageBinary = false;
-        // Payload of the current data message: its first _messageLength bytes.
-        // While an uncompressed frame is being received the string may be longer
-        // (room prepared by payloadWindow/messageTail, never past the frame's
-        // end); it is cut to _messageLength before it is handed out.
-        std::string _message;
-        size_t _messageLength = 0;
+        std::string _message;         // payload of the current data message
         size_t _messageWireSize = 0;
         bool _messageCompressed = false;
         Utf8Validator _utf8;

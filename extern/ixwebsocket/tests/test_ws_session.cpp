@@ -1,9 +1,6 @@
 // WsSession: the RFC 6455 state machine. Every scenario is fed whole, byte by
 // byte and split at every point (all 3-way splits for short inputs), and each
 // feeding must give the same events, the same bytes out and the same state.
-// Each feeding is done twice more as an owner that reads large payloads
-// straight into the session's payload window (payloadWindow/commitPayload)
-// would: with tiny windows, and with big ones that leave room ahead.
 #include "check.h"
 #include "ws_session.h"
 
@@ -139,44 +136,10 @@ namespace
         return c;
     }
 
-    // How an owner reads: maxSize 0 passes every read to receive(); otherwise,
-    // whenever the session offers a payload window (at least minSize bytes of
-    // payload to come), the bytes are read into it, at most maxSize at a time.
-    struct Reads
-    {
-        size_t minSize = 0;
-        size_t maxSize = 0;
-    };
-    const Reads kPlainReads {0, 0};
-    const Reads kReadModes[] = {{0, 0}, {1, 1}, {1, 5}, {3, 1 << 20}};
-
-    // One read of [p, p+n) as the owner described by `reads` does it.
-    void feed(WsSession& s, const char* p, size_t n, const Reads& reads, std::string& out,
-              std::vector<SessionEvent>& events)
-    {
-        while (n > 0)
-        {
-            size_t room = 12345;
-            char* window = reads.maxSize ? s.payloadWindow(reads.minSize, reads.maxSize, room) : nullptr;
-            if (window == nullptr)
-            {
-                if (reads.maxSize) CHECK_EQ(room, size_t(0));
-                s.receive(p, n, out, events);
-                return;
-            }
-            CHECK(room >= 1 && room >= std::min<size_t>(reads.minSize, reads.maxSize) && room <= reads.maxSize);
-            const size_t k = std::min(room, n);
-            std::memcpy(window, p, k);
-            s.commitPayload(k, out, events);
-            p += k;
-            n -= k;
-        }
-    }
-
     // Feeds input in the pieces given by cuts (sorted offsets), returns the full
     // description: events, frames out, final state.
     std::string run(const WsSession::Config& cfg, const std::string& input, const std::vector<size_t>& cuts,
-                    bool startClosing = false, const Reads& reads = kPlainReads)
+                    bool startClosing = false)
     {
         WsSession s(cfg);
         std::string out;
@@ -188,10 +151,10 @@ namespace
         size_t prev = 0;
         for (size_t c : cuts)
         {
-            feed(s, input.data() + prev, c - prev, reads, out, events);
+            s.receive(input.data() + prev, c - prev, out, events);
             prev = c;
         }
-        feed(s, input.data() + prev, input.size() - prev, reads, out, events);
+        s.receive(input.data() + prev, input.size() - prev, out, events);
         bool allMasked, noneMasked;
         std::string d = describeEvents(events) + " |" + describeOut(out, allMasked, noneMasked) + " | " +
                         stateName(s.state());
@@ -212,49 +175,43 @@ namespace
     void expect(const WsSession::Config& cfg, const std::string& input, const std::string& expected,
                 bool startClosing = false, int line = 0)
     {
-        for (const Reads& reads : kReadModes)
+        const std::string whole = run(cfg, input, {}, startClosing);
+        if (!CHECK_EQ(whole, expected))
         {
-            const std::string whole = run(cfg, input, {}, startClosing, reads);
-            if (!CHECK_EQ(whole, expected))
+            std::fprintf(stderr, "    (scenario at line %d)\n", line);
+            return;
+        }
+        std::vector<size_t> bytewise;
+        for (size_t i = 1; i < input.size(); ++i) bytewise.push_back(i);
+        if (!CHECK_EQ(run(cfg, input, bytewise, startClosing), expected))
+        {
+            std::fprintf(stderr, "    byte by byte (scenario at line %d)\n", line);
+        }
+        int bad = 0;
+        for (size_t i = 0; i <= input.size() && bad < 3; ++i)
+        {
+            if (run(cfg, input, {i}, startClosing) != expected)
             {
-                std::fprintf(stderr, "    (scenario at line %d, windows %zu..%zu)\n", line, reads.minSize,
-                             reads.maxSize);
-                return;
+                ++bad;
+                std::fprintf(stderr, "split at %zu differs (scenario at line %d): %s\n", i, line,
+                             run(cfg, input, {i}, startClosing).c_str());
             }
-            std::vector<size_t> bytewise;
-            for (size_t i = 1; i < input.size(); ++i) bytewise.push_back(i);
-            if (!CHECK_EQ(run(cfg, input, bytewise, startClosing, reads), expected))
-            {
-                std::fprintf(stderr, "    byte by byte (scenario at line %d, windows %zu..%zu)\n", line,
-                             reads.minSize, reads.maxSize);
-            }
-            int bad = 0;
+        }
+        if (input.size() <= 160)
+        {
             for (size_t i = 0; i <= input.size() && bad < 3; ++i)
             {
-                if (run(cfg, input, {i}, startClosing, reads) != expected)
+                for (size_t j = i; j <= input.size() && bad < 3; ++j)
                 {
-                    ++bad;
-                    std::fprintf(stderr, "split at %zu differs (scenario at line %d, windows %zu..%zu): %s\n", i,
-                                 line, reads.minSize, reads.maxSize, run(cfg, input, {i}, startClosing, reads).c_str());
-                }
-            }
-            if (input.size() <= 160)
-            {
-                for (size_t i = 0; i <= input.size() && bad < 3; ++i)
-                {
-                    for (size_t j = i; j <= input.size() && bad < 3; ++j)
+                    if (run(cfg, input, {i, j}, startClosing) != expected)
                     {
-                        if (run(cfg, input, {i, j}, startClosing, reads) != expected)
-                        {
-                            ++bad;
-                            std::fprintf(stderr, "splits at %zu,%zu differ (scenario at line %d, windows %zu..%zu)\n",
-                                         i, j, line, reads.minSize, reads.maxSize);
-                        }
+                        ++bad;
+                        std::fprintf(stderr, "splits at %zu,%zu differ (scenario at line %d)\n", i, j, line);
                     }
                 }
             }
-            CHECK_EQ(bad, 0);
         }
+        CHECK_EQ(bad, 0);
     }
 
 #define EXPECT(cfg, input, expected) expect(cfg, input, expected, false, __LINE__)
@@ -1067,261 +1024,6 @@ namespace
         }
         CHECK_EQ(bad, 0);
     }
-
-    // Payload windows (zero-copy reads of large payloads), with real contents
-    // checked: the descriptions above abbreviate long payloads.
-    std::vector<SessionEvent> feedAll(const WsSession::Config& cfg, const std::string& input,
-                                      const std::vector<size_t>& cuts, const Reads& reads, std::string& out)
-    {
-        WsSession s(cfg);
-        std::vector<SessionEvent> events;
-        size_t prev = 0;
-        for (size_t c : cuts)
-        {
-            feed(s, input.data() + prev, c - prev, reads, out, events);
-            prev = c;
-        }
-        feed(s, input.data() + prev, input.size() - prev, reads, out, events);
-        return events;
-    }
-
-    std::string patterned(size_t len, unsigned seed)
-    {
-        std::string p(len, '\0');
-        std::mt19937 rng(seed);
-        for (char& c : p) c = static_cast<char>(rng());
-        return p;
-    }
-
-    // The one message of `input` arrived intact through every feeding.
-    void checkSizes()
-    {
-        int bad = 0;
-        for (size_t len : {0, 1, 125, 126, 127, 1000, 65535, 65536, 70001})
-        {
-            for (bool masked : {true, false})
-            {
-                const WsSession::Config cfg = masked ? server() : client();
-                const std::string payload = patterned(len, static_cast<unsigned>(len));
-                const std::string input = frame(kBinary, payload, true, masked);
-                const size_t header = input.size() - len;
-                auto ok = [&](const std::vector<size_t>& cuts, const Reads& reads) {
-                    std::string out;
-                    auto ev = feedAll(cfg, input, cuts, reads, out);
-                    return out.empty() && ev.size() == 1 && ev[0].kind == Kind::Message && ev[0].binary &&
-                           ev[0].data == payload && ev[0].wireSize == len;
-                };
-                // Every split point near the header and the end; a stride elsewhere.
-                std::vector<size_t> points;
-                for (size_t i = 0; i <= input.size(); ++i)
-                {
-                    if (input.size() <= 2000 || i < header + 64 || i + 64 > input.size() || i % 997 == 0)
-                        points.push_back(i);
-                }
-                for (const Reads& reads : {Reads{1, 1 << 20}, Reads{1, 4096}, Reads{16384, 1 << 20}, Reads{1, 7}})
-                {
-                    if (reads.maxSize < 4096 && len > 1000) continue; // too slow, covered below
-                    for (size_t i : points)
-                    {
-                        if (!ok({i}, reads))
-                        {
-                            ++bad;
-                            std::fprintf(stderr, "len %zu masked %d split %zu windows %zu..%zu\n", len, masked, i,
-                                         reads.minSize, reads.maxSize);
-                        }
-                        if (bad > 3) return;
-                    }
-                }
-                // Random read sizes, random window sizes.
-                std::mt19937 rng(static_cast<unsigned>(len) * 7 + masked);
-                for (int iter = 0; iter < 20; ++iter)
-                {
-                    std::vector<size_t> cuts;
-                    for (size_t pos = rng() % 300; pos < input.size(); pos += 1 + rng() % 9000) cuts.push_back(pos);
-                    const Reads reads {1 + rng() % 100, 1 + rng() % 20000};
-                    if (!ok(cuts, reads))
-                    {
-                        ++bad;
-                        std::fprintf(stderr, "len %zu masked %d random feeding %d\n", len, masked, iter);
-                    }
-                }
-            }
-        }
-        CHECK_EQ(bad, 0);
-    }
-
-    // Fragmented text with a code point split across frames and reads, control
-    // frames in between, masked and unmasked, through windows of every size.
-    void checkFragments()
-    {
-        const std::string a = std::string(3000, 'a') + "\xCE";
-        const std::string b = "\xBA" + std::string(70000, 'b') + "\xE1\xBD";
-        const std::string c = "\xB9" + std::string(200, 'c');
-        int bad = 0;
-        for (bool masked : {true, false})
-        {
-            const WsSession::Config cfg = masked ? server() : client();
-            const std::string input = frame(kText, a, false, masked) + frame(kPing, "p", true, masked) +
-                                      frame(kContinuation, b, false, masked) + frame(kContinuation, "", false, masked) +
-                                      frame(kContinuation, c, true, masked) + frame(kBinary, "z", true, masked);
-            for (size_t maxSize : {1, 2, 3, 100, 4096, 65536, 1 << 20})
-            {
-                for (size_t step : {1, 13, 4000, 100000})
-                {
-                    if (step == 1 && maxSize > 3) continue;
-                    std::vector<size_t> cuts;
-                    for (size_t pos = step; pos < input.size(); pos += step) cuts.push_back(pos);
-                    std::string out;
-                    auto ev = feedAll(cfg, input, cuts, Reads{1, maxSize}, out);
-                    const bool good = ev.size() == 6 && ev[0].kind == Kind::Fragment && ev[1].kind == Kind::Ping &&
-                                      ev[2].kind == Kind::Fragment && ev[3].kind == Kind::Fragment &&
-                                      ev[4].kind == Kind::Message && !ev[4].binary && ev[4].data == a + b + c &&
-                                      ev[4].wireSize == a.size() + b.size() + c.size() && ev[5].data == "z";
-                    if (!good)
-                    {
-                        ++bad;
-                        std::fprintf(stderr, "fragments masked %d max %zu step %zu: %s\n", masked, maxSize, step,
-                                     describeEvents(ev).c_str());
-                    }
-                }
-            }
-        }
-        CHECK_EQ(bad, 0);
-    }
-
-    void checkWindowBounds()
-    {
-        std::string out;
-        std::vector<SessionEvent> ev;
-        size_t room = 99;
-        {
-            // No window before a header, for control frames, or for less than minSize.
-            WsSession s(server());
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-            CHECK_EQ(room, size_t(0));
-            const std::string ping = frame(kPing, "12345");
-            s.receive(ping.data(), 6, out, ev); // header + 0 payload bytes
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-            s.receive(ping.data() + 6, ping.size() - 6, out, ev);
-            out.clear(); // the pong
-            const std::string f = frame(kBinary, std::string(300, 'x')) + frame(kBinary, std::string(200, 'y'));
-            CHECK_EQ(f.size(), size_t(8 + 300 + 8 + 200)); // headers: 2 + 2 (length) + 4 (mask)
-            s.receive(f.data(), 8, out, ev);
-            CHECK(s.payloadWindow(301, 1 << 20, room) == nullptr);
-            // The window ends where the frame ends, and never beyond maxSize.
-            char* w = s.payloadWindow(300, 1 << 20, room);
-            CHECK(w != nullptr);
-            CHECK_EQ(room, size_t(300));
-            w = s.payloadWindow(1, 64, room);
-            CHECK(w != nullptr);
-            CHECK_EQ(room, size_t(64));
-            // Nothing written yet: committing 0 bytes changes nothing.
-            s.commitPayload(0, out, ev);
-            CHECK_EQ(s.bufferedIncoming(), size_t(0));
-            std::memcpy(w, f.data() + 8, 64);
-            s.commitPayload(64, out, ev);
-            CHECK_EQ(s.bufferedIncoming(), size_t(64));
-            w = s.payloadWindow(1, 1 << 20, room);
-            CHECK_EQ(room, size_t(236));
-            std::memcpy(w, f.data() + 72, 236);
-            ev.clear();
-            s.commitPayload(236, out, ev);
-            CHECK(ev.size() == 1 && ev[0].data == std::string(300, 'x'));
-            CHECK_EQ(s.bufferedIncoming(), size_t(0));
-            // Between frames: no window; the next frame gets its own.
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-            s.receive(f.data() + 308, 8, out, ev);
-            w = s.payloadWindow(1, 1 << 20, room);
-            CHECK_EQ(room, size_t(200));
-            CHECK(out.empty());
-        }
-        {
-            // Compressed messages go to the inflater: no window.
-            WsSession::Config c = server();
-            c.deflateNegotiated = true;
-            c.deflate.enabled = true;
-            WsSession s(c);
-            const std::string f = frame(kText, std::string(100, 'q'), true, true, R1);
-            s.receive(f.data(), 6, out, ev);
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-        }
-        {
-            // Bad UTF-8 read through a window fails the connection; no window after.
-            WsSession s(server());
-            const std::string f = frame(kText, "abc\xFF" + std::string(100, 'd'));
-            ev.clear();
-            out.clear();
-            s.receive(f.data(), 6, out, ev); // 2 + 4 (mask)
-            char* w = s.payloadWindow(1, 1 << 20, room);
-            CHECK_EQ(room, size_t(104));
-            std::memcpy(w, f.data() + 6, 10);
-            s.commitPayload(10, out, ev);
-            CHECK(s.state() == State::Closed);
-            CHECK(ev.size() == 1 && ev[0].kind == Kind::Close && ev[0].code == 1007);
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-            CHECK_EQ(s.bufferedIncoming(), size_t(0));
-        }
-        {
-            // maxMessageSize: 1009 on the declared length, before any window.
-            WsSession::Config c = server();
-            c.maxMessageSize = 1000;
-            WsSession s(c);
-            const std::string f = frame(kBinary, std::string(1001, 'x'));
-            ev.clear();
-            s.receive(f.data(), 8, out, ev);
-            CHECK(s.state() == State::Closed);
-            CHECK(ev.size() == 1 && ev[0].code == CC::kMessageTooBigCode);
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-            CHECK_EQ(s.bufferedIncoming(), size_t(0));
-        }
-        {
-            // ...and on the total of a fragmented message: the first frame's window
-            // covers only that frame.
-            WsSession::Config c = server();
-            c.maxMessageSize = 1000;
-            WsSession s(c);
-            const std::string f1 = frame(kBinary, std::string(600, 'x'), false);
-            const std::string f2 = frame(kContinuation, std::string(401, 'y'));
-            ev.clear();
-            s.receive(f1.data(), 8, out, ev);
-            char* w = s.payloadWindow(1, 1 << 20, room);
-            CHECK_EQ(room, size_t(600));
-            std::memcpy(w, f1.data() + 8, 600);
-            s.commitPayload(600, out, ev);
-            CHECK(ev.size() == 1 && ev[0].kind == Kind::Fragment);
-            s.receive(f2.data(), 8, out, ev);
-            CHECK(s.state() == State::Closed);
-            CHECK(ev.size() == 2 && ev[1].code == CC::kMessageTooBigCode);
-            CHECK(s.payloadWindow(1, 1 << 20, room) == nullptr);
-        }
-        {
-            // A huge declared length without a limit: windows stay within maxSize
-            // and only the bytes actually read count as buffered.
-            WsSession s(server());
-            const std::string h = std::string("\x82\xFF\x00\x00\x10\x00\x00\x00\x00\x00", 10) + std::string(4, '\0');
-            ev.clear();
-            s.receive(h.data(), h.size(), out, ev);
-            char* w = s.payloadWindow(1, 4096, room);
-            CHECK(w != nullptr);
-            CHECK_EQ(room, size_t(4096));
-            std::memcpy(w, "abc", 3);
-            s.commitPayload(3, out, ev);
-            CHECK_EQ(s.bufferedIncoming(), size_t(3));
-            w = s.payloadWindow(1, 4096, room);
-            CHECK_EQ(room, size_t(4096));
-            // The transport ends: the partial message is dropped.
-            s.transportClosed(1006, "Abnormal closure", ev);
-            CHECK_EQ(s.bufferedIncoming(), size_t(0));
-            CHECK(s.payloadWindow(1, 4096, room) == nullptr);
-        }
-    }
-
-    void testPayloadWindows()
-    {
-        checkSizes();
-        checkFragments();
-        checkWindowBounds();
-    }
 } // namespace
 
 namespace
@@ -1380,7 +1082,6 @@ int main()
     testSharedFrames();
     testTransportClosed();
     testRandomStreams();
-    testPayloadWindows();
     testDeflateReceive();
     testDeflateRoundTrips();
     testDeflateBomb();
