@@ -92,39 +92,43 @@ namespace ix::detail
         return n;
     }
 
-    void applyMask(uint8_t* data, size_t size, const uint8_t mask[4], uint64_t offset)
+    void maskCopy(uint8_t* dst, const uint8_t* src, size_t size, const uint8_t mask[4], uint64_t offset)
     {
-        // The key as it lines up with data[0], repeated to 8 bytes. Built byte by
+        // The key as it lines up with src[0], repeated to 8 bytes. Built byte by
         // byte, so the word XOR below is independent of endianness.
         uint8_t key[8];
         const unsigned shift = static_cast<unsigned>(offset & 3);
         for (unsigned i = 0; i < 8; ++i) key[i] = mask[(shift + i) & 3];
 
+        // Words go through memcpy (alignment-safe, and fine when dst == src);
+        // the compiler turns the 64-byte block into vector loads and stores.
         size_t i = 0;
         if (size >= 16)
         {
             uint64_t k64;
             std::memcpy(&k64, key, 8);
-            for (; i + 32 <= size; i += 32)
+            for (; i + 64 <= size; i += 64)
             {
-                uint64_t w[4];
-                std::memcpy(w, data + i, 32);
-                w[0] ^= k64;
-                w[1] ^= k64;
-                w[2] ^= k64;
-                w[3] ^= k64;
-                std::memcpy(data + i, w, 32);
+                uint64_t w[8];
+                std::memcpy(w, src + i, 64);
+                for (int j = 0; j < 8; ++j) w[j] ^= k64;
+                std::memcpy(dst + i, w, 64);
             }
             for (; i + 8 <= size; i += 8)
             {
                 uint64_t w;
-                std::memcpy(&w, data + i, 8);
+                std::memcpy(&w, src + i, 8);
                 w ^= k64;
-                std::memcpy(data + i, &w, 8);
+                std::memcpy(dst + i, &w, 8);
             }
         }
         // i is a multiple of 8 here, so key[i & 7] stays aligned with the payload.
-        for (; i < size; ++i) data[i] ^= key[i & 7];
+        for (; i < size; ++i) dst[i] = static_cast<uint8_t>(src[i] ^ key[i & 7]);
+    }
+
+    void applyMask(uint8_t* data, size_t size, const uint8_t mask[4], uint64_t offset)
+    {
+        maskCopy(data, data, size, mask, offset);
     }
 
     namespace

@@ -57,6 +57,10 @@ namespace ix::detail
     // (so a payload may be unmasked in pieces). Fast: works on words.
     void applyMask(uint8_t* data, size_t size, const uint8_t mask[4], uint64_t offset);
 
+    // applyMask() while copying: dst = src XOR mask, in one pass. dst and src
+    // are either the same pointer or do not overlap.
+    void maskCopy(uint8_t* dst, const uint8_t* src, size_t size, const uint8_t mask[4], uint64_t offset);
+
     // Four unpredictable bytes (RFC 6455 section 5.3), from a buffer refilled with
     // getrandom(); cheap per call and thread-safe.
     void randomMask(uint8_t mask[4]);
