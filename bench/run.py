@@ -6,9 +6,13 @@
 
 Server and client run in separate processes on 127.0.0.1. Per scenario there
 are three comparisons:
-  server  each library's server, driven by the fixed load generator (picows on
-          uvloop, the fastest peer client we have)
-  client  each library's client against the fixed echo server (picows on uvloop)
+  server  each library's server, driven by one fixed load generator: in S1-S3
+          bench/loadgen.c (a C WebSocket client, compiled at bench time with cc:
+          faster than every Python client, so the server is what saturates),
+          in S4-S6 picows on uvloop (fan-out, handshakes and idle connections)
+  client  each library's client against one fixed echo server: in S1-S3
+          bench/echoserver.c (C, linked with libcrypto for the handshake), in
+          S5 picows on uvloop
   self    each library's client against its own server
 Each cell is the median of --runs runs (default 3; the runs of all cells are
 interleaved so they see the same machine state) with the min..max spread.
@@ -36,6 +40,14 @@ ALL_LIBS = ["ixws", "picows", "websockets", "aiohttp", "websocket-client"]
 SERVER_LIBS = {"ixws", "picows", "websockets", "aiohttp"}
 DEFLATE_LIBS = {"ixws", "websockets", "aiohttp"}
 FIXED = "picows"
+# The fixed load generator of the S1-S3 server rows: bench/loadgen.c, faster
+# than any Python client, so that the server under test is what saturates.
+LOADGEN = "loadgen (C)"
+# ... and the fixed echo server of their client rows: bench/echoserver.c.
+ECHO = "echo (C)"
+C_PEER_SCENARIOS = {"S1", "S2", "S3"}
+_loadgen_exe = None
+_echo_exe = None
 
 # name -> (title, client scenario, full params, quick params, metric, unit)
 SCENARIOS = {
@@ -105,6 +117,8 @@ class Server:
     def __init__(self, lib: str, deflate: bool = False):
         self.port = free_port()
         args = [PY, os.path.join(HERE, "bench_server.py"), lib, str(self.port)]
+        if lib == ECHO:
+            args = [_echo_exe, str(self.port)]
         if deflate:
             args.append("--deflate")
         # stderr to a file: a chatty server must never block on a full pipe.
@@ -131,7 +145,32 @@ class Server:
         self.err.close()
 
 
+def run_loadgen(scenario: str, url: str, params: dict, timeout: float = 600) -> dict:
+    port = url.rsplit(":", 1)[1].strip("/")
+    size = params.get("size", 32)
+    args = [_loadgen_exe, scenario, port, str(params["n"]), str(size)]
+    if scenario == "pipelined":
+        args.append(str(params["inflight"]))
+    res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    for line in res.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"loadgen {scenario} failed: {res.stdout[-500:]} {res.stderr[-1500:]}")
+
+
+def compile_c_peers() -> tuple:
+    """Builds bench/loadgen.c and bench/echoserver.c (which needs libcrypto)."""
+    tmp = tempfile.gettempdir()
+    loadgen = os.path.join(tmp, f"ixws-loadgen-{os.getpid()}")
+    echo = os.path.join(tmp, f"ixws-echo-{os.getpid()}")
+    subprocess.run(["cc", "-O2", "-o", loadgen, os.path.join(HERE, "loadgen.c")], check=True)
+    subprocess.run(["cc", "-O2", "-o", echo, os.path.join(HERE, "echoserver.c"), "-lcrypto"], check=True)
+    return loadgen, echo
+
+
 def run_client(lib: str, scenario: str, url: str, params: dict, timeout: float = 600) -> dict:
+    if lib == LOADGEN:
+        return run_loadgen(scenario, url, params, timeout)
     args = [PY, os.path.join(HERE, "bench_client.py"), lib, scenario, url, json.dumps(params)]
     res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     for line in res.stdout.splitlines():
@@ -238,19 +277,16 @@ def plan(sids, libs, quick):
                         continue
                     cells.append((sid, sid, "self", lib, lib, params))
             continue
-        seen = set()
+        c_peers = sid in C_PEER_SCENARIOS
+        driver, echo = (LOADGEN, ECHO) if c_peers else (FIXED, FIXED)
         for lib in libs:
             if lib in SERVER_LIBS:
-                cells.append((sid, sid, "server", lib, FIXED, params))
-                seen.add((lib, FIXED))
+                cells.append((sid, sid, "server", lib, driver, params))
         for lib in libs:
-            if (FIXED, lib) not in seen:
-                cells.append((sid, sid, "client", FIXED, lib, params))
-                seen.add((FIXED, lib))
-            else:
-                cells.append((sid, sid, "client", FIXED, lib, params))  # shares picows/picows
+            cells.append((sid, sid, "client", echo, lib, params))
         for lib in libs:
-            if lib in SERVER_LIBS and lib != FIXED:
+            # picows with itself is already a client row when picows is the echo server
+            if lib in SERVER_LIBS and (c_peers or lib != FIXED):
                 cells.append((sid, sid, "self", lib, lib, params))
     return cells
 
@@ -337,7 +373,11 @@ def render(results: dict, path_md: str, path_png: str) -> None:
              f"Linux {info['kernel']}, Python {info['python']}. Mode: {results['mode']}, "
              f"{results['runs']} runs per cell (median, min..max).", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), "",
-             f"Fixed load generator and fixed echo server: {FIXED} on uvloop. "
+             f"Server rows of S1-S3: every server driven by the same C load generator "
+             f"(bench/loadgen.c, faster than any Python client, so the server saturates); "
+             f"server rows of S4-S6: {FIXED} on uvloop as the client. Client rows of S1-S3: "
+             f"every client against the same C echo server (bench/echoserver.c); of S5: "
+             f"against the {FIXED} echo server on uvloop. "
              "The ixws server under test is a Python callback that echoes.", ""]
     by_label = {}
     for cell in results["cells"]:
@@ -430,8 +470,9 @@ def render(results: dict, path_md: str, path_png: str) -> None:
         ax.set_xlabel(unit + ("" if HIGHER_IS_BETTER[metric] else " (lower is better)"), fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
     fig.suptitle(f"ixws vs peers, median of {results['runs']} runs ({info['cores']} cores, "
-                 f"{results['mode']}); blue: server under a fixed {FIXED} client, orange: client "
-                 f"against a fixed {FIXED} server, green: library with itself", fontsize=9)
+                 f"{results['mode']}); blue: server under a fixed client (C load generator in S1-S3, {FIXED} "
+                 f"in S4-S6), orange: client against a fixed server (C echo in S1-S3, {FIXED} in S5), "
+                 f"green: library with itself", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path_png, dpi=110)
 
@@ -480,6 +521,9 @@ def main() -> None:
     errors = {}
     t_start = time.time()
     floor_exe = compile_floor() if any(s in sids for s in ("S1", "S3")) else None
+    global _loadgen_exe, _echo_exe
+    if C_PEER_SCENARIOS & set(sids):
+        _loadgen_exe, _echo_exe = compile_c_peers()
     floor_rounds = []
     cache = {}
     for r in range(args.runs):
@@ -529,6 +573,9 @@ def main() -> None:
                     c["ratio"] = c["summary"]["median"] / d["summary"]["median"]
     results = {"mode": "quick" if args.quick else "full", "runs": args.runs,
                "machine": machine_info(libs), "cells": out_cells, "notes": notes}
+    for exe in (_loadgen_exe, _echo_exe):
+        if exe:
+            os.unlink(exe)
     if floor_exe:
         os.unlink(floor_exe)
         results["floor"] = floor_summary(floor_rounds)
