@@ -5,6 +5,9 @@
  *   loadgen pingpong  PORT N SIZE           one text message in flight
  *   loadgen pipelined PORT N SIZE INFLIGHT  INFLIGHT binary messages in flight
  *   loadgen large     PORT N SIZE           one binary message in flight
+ *   loadgen handshakes PORT N CONCURRENCY   open + close N connections, CONCURRENCY
+ *                                           threads at once (each: handshake, our
+ *                                           Close, wait for the server's Close)
  * prints: RESULT {"rate": msgs/s, "elapsed": s[, "p50_us", "p99_us"][, "mb_per_s"]}
  *
  * It connects to 127.0.0.1:PORT, does the opening handshake (path "/", no
@@ -17,6 +20,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,15 +103,26 @@ static int connect_and_upgrade(int port)
                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
                      port);
     write_all(fd, (const uint8_t*)req, (size_t)n);
-    /* Read the response head byte by byte: nothing may be consumed past it. */
+    /* An echo server sends nothing after its 101 until we do: whole reads
+     * end with the head (anything past it would be a protocol surprise). */
     char head[4096];
     size_t got = 0;
     while (got < sizeof(head) - 1)
     {
-        ssize_t r = read(fd, head + got, 1);
+        ssize_t r = read(fd, head + got, sizeof(head) - 1 - got);
         if (r <= 0) die("read handshake");
         got += (size_t)r;
-        if (got >= 4 && memcmp(head + got - 4, "\r\n\r\n", 4) == 0) break;
+        head[got] = 0;
+        char* end = strstr(head, "\r\n\r\n");
+        if (end)
+        {
+            if ((size_t)(end + 4 - head) != got)
+            {
+                fprintf(stderr, "data after the handshake response\n");
+                exit(2);
+            }
+            break;
+        }
     }
     head[got] = 0;
     if (strncmp(head, "HTTP/1.1 101", 12) != 0)
@@ -172,6 +188,47 @@ static long read_frames(int fd, struct reader* r)
     return consume_frames(r);
 }
 
+/* ---------------------------------------------------------------- handshakes */
+static int g_port;
+static long g_total;
+static atomic_long g_next;
+
+static void* handshake_worker(void* arg)
+{
+    (void)arg;
+    /* A masked Close with code 1000 and no reason (mask key 0: code unchanged). */
+    static const uint8_t close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8};
+    uint8_t buf[256];
+    while (atomic_fetch_add(&g_next, 1) < g_total)
+    {
+        int fd = connect_and_upgrade(g_port);
+        write_all(fd, close_frame, sizeof(close_frame));
+        /* Until the server's Close (or its FIN): then we close too. */
+        for (;;)
+        {
+            ssize_t r = read(fd, buf, sizeof(buf));
+            if (r <= 0 || (buf[0] & 0x0f) == 0x8) break;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static int run_handshakes(int port, long n, long concurrency)
+{
+    g_port = port;
+    g_total = n;
+    pthread_t threads[256];
+    if (concurrency < 1 || concurrency > 256) die("concurrency");
+    double t0 = now();
+    for (long i = 0; i < concurrency; ++i)
+        if (pthread_create(&threads[i], NULL, handshake_worker, NULL) != 0) die("pthread_create");
+    for (long i = 0; i < concurrency; ++i) pthread_join(threads[i], NULL);
+    double elapsed = now() - t0;
+    printf("RESULT {\"rate\": %.1f, \"elapsed\": %.4f, \"failures\": 0}\n", n / elapsed, elapsed);
+    return 0;
+}
+
 static int cmp_double(const void* a, const void* b)
 {
     double x = *(const double*)a, y = *(const double*)b;
@@ -182,12 +239,14 @@ int main(int argc, char** argv)
 {
     if (argc < 5)
     {
-        fprintf(stderr, "usage: loadgen pingpong|pipelined|large PORT N SIZE [INFLIGHT]\n");
+        fprintf(stderr, "usage: loadgen pingpong|pipelined|large PORT N SIZE [INFLIGHT]\n"
+                        "       loadgen handshakes PORT N CONCURRENCY\n");
         return 2;
     }
     const char* mode = argv[1];
     int port = atoi(argv[2]);
     long n = atol(argv[3]);
+    if (strcmp(mode, "handshakes") == 0) return run_handshakes(port, n, atol(argv[4]));
     size_t size = (size_t)atol(argv[4]);
     long inflight = argc > 5 ? atol(argv[5]) : 1;
     int pingpong = strcmp(mode, "pingpong") == 0;
