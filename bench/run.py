@@ -40,7 +40,7 @@ ALL_LIBS = ["ixws", "picows", "websockets", "aiohttp", "websocket-client"]
 SERVER_LIBS = {"ixws", "picows", "websockets", "aiohttp"}
 DEFLATE_LIBS = {"ixws", "websockets", "aiohttp"}
 FIXED = "picows"
-# The fixed load generator of the S1-S3 server rows: bench/loadgen.c, faster
+# The fixed load generator of the S1-S3 and S5 server rows: bench/loadgen.c, faster
 # than any Python client, so that the server under test is what saturates.
 LOADGEN = "loadgen (C)"
 # ... and the fixed echo server of their client rows: bench/echoserver.c.
