@@ -666,6 +666,46 @@ def test_server_callback_stops_a_client_of_the_same_server_with_a_full_close_han
         server.close()
 
 
+def test_a_server_dropped_inside_its_own_callback_goes_away_cleanly():
+    # The callback may run on the server's own engine thread: dropping the last
+    # reference there destroys the engine server (and its loop's owner) on that
+    # very thread, which must not pull the loop out from under itself.
+    dropped = threading.Event()
+    holder: dict = {}
+
+    def on_event(ev):
+        if ev.type == "message" and ev.data == "quit":
+            s = holder.pop("server")
+            s.close()
+            del s  # the last reference
+            dropped.set()
+
+    server = ixws.Server(port=0, method=on_event)
+    assert server.start()["success"]
+    port = server.port
+    holder["server"] = server
+    del server
+    closed = threading.Event()
+    client = ixws.Client(url=f"ws://127.0.0.1:{port}/", enable_automatic_reconnection=False,
+                         method=lambda ev: closed.set() if ev.type == "close" else None)
+    try:
+        assert client.start(timeout=WAIT)["success"]
+        client.send("quit")
+        assert dropped.wait(WAIT)
+        assert closed.wait(WAIT)
+    finally:
+        client.close()
+    gc.collect()
+    # The process carries on: a new server and client work.
+    rec = Recorder()
+    with ixws.Server(port=0, method=rec) as again:
+        assert again.start()["success"]
+        c2 = connect(again)
+        c2.send("still here")
+        assert rec.next("message").data == "still here"
+        c2.close()
+
+
 def test_exception_in_callback_is_logged_and_connection_carries_on(server_rec):
     server, srec = server_rec
     logged = threading.Event()

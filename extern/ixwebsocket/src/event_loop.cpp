@@ -31,7 +31,20 @@ namespace ix::detail
 
     std::shared_ptr<EventLoop> EventLoop::create(const std::string& name)
     {
-        std::shared_ptr<EventLoop> loop(new EventLoop(name));
+        // The last owner may let go on the loop's own thread (an application
+        // callback dropping its server): the loop cannot be destroyed under its
+        // own feet then. It stops, and its thread deletes it once run() returned.
+        std::shared_ptr<EventLoop> loop(new EventLoop(name), [](EventLoop* p) {
+            if (p->inLoopThread())
+            {
+                p->_deleteWhenDone = true;
+                p->stop(); // on the loop thread: only asks it to exit
+            }
+            else
+            {
+                delete p;
+            }
+        });
         std::mutex m;
         std::condition_variable cv;
         bool started = false;
@@ -43,6 +56,7 @@ namespace ix::detail
             }
             cv.notify_one();
             raw->run();
+            if (raw->_deleteWhenDone) delete raw; // set on this thread, see above
         });
         std::unique_lock<std::mutex> lock(m);
         cv.wait(lock, [&] { return started; });

@@ -93,6 +93,7 @@ namespace ix::detail
         std::thread _thread;
         std::thread::id _threadId;
         bool _running = true; // loop thread only after start
+        bool _deleteWhenDone = false; // loop thread only: its last owner let go on it
 
         std::mutex _taskMutex;
         std::vector<Task> _tasks;
