@@ -91,20 +91,14 @@ namespace ixws
 
     bool EventQueue::tryTakeTokenWhenIdle()
     {
-        if (t_holdsToken) return false; // already running callbacks on this thread
-        if (!_token.try_lock()) return false;
+        if (!tryTakeToken()) return false;
         bool idle;
         {
             std::lock_guard<std::mutex> lock(_mutex);
             idle = _events.empty();
         }
-        if (!idle)
-        {
-            _token.unlock();
-            return false;
-        }
-        t_holdsToken = true;
-        return true;
+        if (!idle) releaseToken();
+        return idle;
     }
 
     bool EventQueue::holdsToken() const { return t_holdsToken; }

@@ -88,7 +88,7 @@ namespace ixws
     {
     public:
         // On an engine thread the event is kept for the end of the loop pass
-        // (takePassEvents); elsewhere it is queued for the dispatcher.
+        // (passEvents()); elsewhere it is queued for the dispatcher.
         void push(Event&& event);
         void pushAll(std::vector<Event>& events);
         // The calling engine thread's events of the current pass.

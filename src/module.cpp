@@ -285,23 +285,16 @@ namespace ixws
         // lets the engine hold a protocol failure until the replies to earlier
         // messages have been sent.
         std::mutex g_ackMutex;
-        std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>> g_pendingAcks;
+        using AckList = std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>>;
+        AckList g_pendingAcks;
         std::vector<std::function<void()>> g_pendingAfter;
 
-        void acknowledgePrevious()
+        // Runs the after-handled tasks, then tells each connection how many of
+        // its events were handled.
+        void applyAcks(std::vector<std::function<void()>>& after, AckList& acks)
         {
-            std::vector<std::function<void()>> after;
-            {
-                std::lock_guard<std::mutex> lock(g_ackMutex);
-                after.swap(g_pendingAfter);
-            }
             for (auto& fn : after) fn();
 #ifdef IXWS_ENGINE_EXTENSIONS
-            std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>> acks;
-            {
-                std::lock_guard<std::mutex> lock(g_ackMutex);
-                acks.swap(g_pendingAcks);
-            }
             for (auto& entry : acks)
             {
                 if (auto ws = entry.first.lock()) ws->acknowledgeDeliveries(entry.second);
@@ -309,11 +302,23 @@ namespace ixws
 #endif
         }
 
+        void acknowledgePrevious()
+        {
+            std::vector<std::function<void()>> after;
+            AckList acks;
+            {
+                std::lock_guard<std::mutex> lock(g_ackMutex);
+                after.swap(g_pendingAfter);
+                acks.swap(g_pendingAcks);
+            }
+            applyAcks(after, acks);
+        }
+
         // Moves the after-handled tasks and delivery counts of `events` into
         // `after` and `acks` (consecutive events of one connection counted once).
         template <class Events>
         void collectAcks(Events& events, std::vector<std::function<void()>>& after,
-                         std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>>& acks)
+                         AckList& acks)
         {
             for (Event& ev : events)
             {
@@ -388,7 +393,7 @@ namespace ixws
         void deliverInline(std::vector<Event>& events)
         {
             std::vector<std::function<void()>> after;
-            std::vector<std::pair<std::weak_ptr<ix::WebSocket>, size_t>> acks;
+            AckList acks;
             collectAcks(events, after, acks);
 #ifdef IXWS_ENGINE_EXTENSIONS
             ix::WebSocket::beginSendBatch();
@@ -428,13 +433,7 @@ namespace ixws
 #ifdef IXWS_ENGINE_EXTENSIONS
             ix::WebSocket::endSendBatch();
 #endif
-            for (auto& fn : after) fn();
-#ifdef IXWS_ENGINE_EXTENSIONS
-            for (auto& entry : acks)
-            {
-                if (auto ws = entry.first.lock()) ws->acknowledgeDeliveries(entry.second);
-            }
-#endif
+            applyAcks(after, acks);
         }
 
         // Installed as the engine's loop-pass hook (see IXWebSocket.h).

@@ -24,9 +24,6 @@ namespace ix::detail
         constexpr size_t kReadBufferSize = 256 * 1024;
         // Messages at least this large skip _out when nothing is queued.
         constexpr size_t kDirectWriteBytes = 64 * 1024;
-        // A blocked send that turns a loop while it waits looks at the buffer at
-        // least this often (another loop's drain cannot wake the one it turns).
-        constexpr int kBlockedSendSliceMs = 2;
         // Client role: a large message is masked up to this much at a time into
         // a per-thread scratch buffer and sent from there (writeDirectLocked).
         // Smaller chunks (64 KiB) measured worse: each send wakes the reader.
@@ -1185,27 +1182,13 @@ namespace ix::detail
             case 1: // block: wait for the loop to drain
             {
                 if (_options.sendTimeoutMs <= 0) return false;
-                const bool turning = EventLoop::canPumpWhileWaiting();
-                // Inside an I/O callback of our own loop nothing could drain.
-                if (!turning && _loop.inLoopThread()) return false;
+                // Inside an I/O callback of our own loop nothing could drain. At a
+                // pass hook (a binding's callback) waitTurning keeps it turning.
+                if (_loop.inLoopThread() && !EventLoop::canPumpWhileWaiting()) return false;
                 updateInterestLocked();
-                auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(_options.sendTimeoutMs);
-                if (!turning)
-                {
-                    _drained.wait_until(lock, deadline, fits);
-                }
-                else
-                {
-                    // A binding's callback at a loop's pass hook (maybe our own
-                    // loop's): keep that loop turning until the peer made room.
-                    while (!fits() && std::chrono::steady_clock::now() < deadline)
-                    {
-                        lock.unlock();
-                        const bool running = EventLoop::pumpWhileWaiting(kBlockedSendSliceMs);
-                        lock.lock();
-                        if (!running) break;
-                    }
-                }
+                EventLoop::waitTurning(_drained, lock,
+                                       EventLoop::Clock::now() + std::chrono::milliseconds(_options.sendTimeoutMs),
+                                       fits);
                 if (_fd < 0 || _writeFailed || !_session) return false;
                 return fits();
             }

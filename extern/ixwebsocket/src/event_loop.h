@@ -62,6 +62,28 @@ namespace ix::detail
         static bool canPumpWhileWaiting();
         static bool pumpWhileWaiting(int maxWaitMs);
 
+        // Waits with `lock` held on entry and exit until pred() or the deadline.
+        // At a pass hook it turns that loop meanwhile (what we wait for may need
+        // it, e.g. the peer is a connection of that same loop), looking at pred()
+        // at least every kPumpSliceMs: another thread may meet it without waking
+        // this loop. Elsewhere it waits on `cv`.
+        static constexpr int kPumpSliceMs = 2;
+        template <class Pred>
+        static bool waitTurning(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                                Clock::time_point deadline, Pred pred)
+        {
+            if (!canPumpWhileWaiting()) return cv.wait_until(lock, deadline, pred);
+            while (!pred())
+            {
+                if (Clock::now() >= deadline) return false;
+                lock.unlock();
+                const bool running = pumpWhileWaiting(kPumpSliceMs);
+                lock.lock();
+                if (!running) return pred();
+            }
+            return true;
+        }
+
         // fd registration (loop thread only). The loop keeps the handler alive
         // while it is registered and until the current batch of events is done.
         void add(int fd, uint32_t events, std::shared_ptr<IoHandler> handler);

@@ -17,31 +17,6 @@ namespace ix::detail
         const std::string kEmpty;
         // How long stop() waits for the close handshake before dropping the connection.
         constexpr int kCloseTimeoutMs = 1000;
-        // A wait that turns its loop (pumpWhileWaiting) looks at its condition at
-        // least this often: another thread may meet it without waking this loop.
-        constexpr int kPumpSliceMs = 2;
-
-        // Waits (lock held on entry and exit) until pred() or the budget ran out.
-        // Inside a loop's pass hook -- where a binding runs application
-        // callbacks -- it keeps that loop turning meanwhile: what we wait for may
-        // need it (e.g. the peer is a connection of that same loop).
-        template <class Pred>
-        bool waitTurning(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                         std::chrono::milliseconds budget, Pred pred)
-        {
-            if (!EventLoop::canPumpWhileWaiting()) return cv.wait_for(lock, budget, pred);
-            const auto deadline = std::chrono::steady_clock::now() + budget;
-            while (!pred())
-            {
-                if (std::chrono::steady_clock::now() >= deadline) return false;
-                lock.unlock();
-                const bool running = EventLoop::pumpWhileWaiting(kPumpSliceMs);
-                lock.lock();
-                if (!running) return pred();
-            }
-            return true;
-        }
-
         // A handshake budget in ms (seconds * 1000 without overflow).
         int budgetMs(int secs)
         {
@@ -280,8 +255,9 @@ namespace ix::detail
         // The handshake timer bounds this; the margin covers a busy loop. From a
         // binding's callback the loop we are called on keeps turning (it may be
         // ours, or serve the peer).
-        waitTurning(_stateChanged, lock, std::chrono::seconds(int64_t {timeoutSecs} + 5),
-                    [this] { return _syncDone; });
+        EventLoop::waitTurning(_stateChanged, lock,
+                               EventLoop::Clock::now() + std::chrono::seconds(int64_t {timeoutSecs} + 5),
+                               [this] { return _syncDone; });
         _syncPending = false;
         _syncEmits = false;
         if (!_syncDone) return WebSocketInitResult(false, 0, "Timed out waiting for the connection attempt");
@@ -353,13 +329,15 @@ namespace ix::detail
         auto gone = [this, &conn] { return _connection != conn; };
         std::unique_lock<std::mutex> lock(_stateMutex);
         const int waitMs = direct ? kCloseTimeoutMs : kCloseTimeoutMs + 500;
-        if (waitTurning(_stateChanged, lock, std::chrono::milliseconds(waitMs), gone)) return;
+        if (EventLoop::waitTurning(_stateChanged, lock, EventLoop::Clock::now() + std::chrono::milliseconds(waitMs),
+                                   gone))
+            return;
         lock.unlock();
         // No Close from the peer in time: drop the connection (the Close event
         // carries our code, as when the close timer fires) and let it go.
         conn->abort("stop() timed out");
         lock.lock();
-        waitTurning(_stateChanged, lock, std::chrono::milliseconds(500), gone);
+        EventLoop::waitTurning(_stateChanged, lock, EventLoop::Clock::now() + std::chrono::milliseconds(500), gone);
     }
 
     void WebSocketCore::close(uint16_t code, const std::string& reason)
