@@ -8,6 +8,7 @@ allows (backoff in ms, heartbeats and handshake timeouts in whole seconds).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -833,16 +834,16 @@ def _accept_and_upgrade(listener: socket.socket) -> Tuple[socket.socket, bytes]:
     return sock, rest
 
 
-@pytest.mark.timeout(30)
-def test_client_stop_against_a_peer_that_never_answers_the_close(closing):
-    """stop() writes the Close itself and bounds the wait for the peer's: then
-    the connection is dropped and the Close event carries our code."""
+@contextlib.contextmanager
+def _client_open_to_raw_peer(closing, path: str):
+    """A client opened (start() returned success) against a raw peer that we
+    drive by hand: yields (client, recorder, peer RawConn, peer socket)."""
     listener = socket.socket()
     listener.bind((HOST, 0))
     listener.listen(1)
     try:
         port = listener.getsockname()[1]
-        client, rec = make_client(closing, f"ws://{HOST}:{port}/mute", enableAutomaticReconnection=False)
+        client, rec = make_client(closing, f"ws://{HOST}:{port}{path}", enableAutomaticReconnection=False)
         result: Dict[str, Any] = {}
         t = threading.Thread(target=lambda: result.update(client.start(timeout=5)), daemon=True)
         t.start()
@@ -851,58 +852,49 @@ def test_client_stop_against_a_peer_that_never_answers_the_close(closing):
         try:
             t.join(WAIT)
             assert result.get("success") is True
-            rec.wait_for("open")
-            done = threading.Event()
-            threading.Thread(target=lambda: (client.stop(4000, "bye"), done.set()), daemon=True).start()
-            frame = peer.recv_frame(WAIT)
-            assert frame is not None and frame.opcode == OP_CLOSE and frame.masked
-            assert parse_close(frame.payload) == (4000, "bye")
-            # No answer: stop() returns on its own, after the Close event.
-            assert done.wait(WAIT), "stop() did not return"
-            ev = rec.wait_for("close")[0]
-            assert (ev.code, ev.reason, ev.remote) == (4000, "bye", False)
-            assert client.ready_state == "CLOSED"
-            assert peer.wait_eof(WAIT)
+            yield client, rec, peer, sock
         finally:
             peer.close()
     finally:
         listener.close()
+
+
+@pytest.mark.timeout(30)
+def test_client_stop_against_a_peer_that_never_answers_the_close(closing):
+    """stop() writes the Close itself and bounds the wait for the peer's: then
+    the connection is dropped and the Close event carries our code."""
+    with _client_open_to_raw_peer(closing, "/mute") as (client, rec, peer, _):
+        rec.wait_for("open")
+        done = threading.Event()
+        threading.Thread(target=lambda: (client.stop(4000, "bye"), done.set()), daemon=True).start()
+        frame = peer.recv_frame(WAIT)
+        assert frame is not None and frame.opcode == OP_CLOSE and frame.masked
+        assert parse_close(frame.payload) == (4000, "bye")
+        # No answer: stop() returns on its own, after the Close event.
+        assert done.wait(WAIT), "stop() did not return"
+        ev = rec.wait_for("close")[0]
+        assert (ev.code, ev.reason, ev.remote) == (4000, "bye", False)
+        assert client.ready_state == "CLOSED"
+        assert peer.wait_eof(WAIT)
 
 
 @pytest.mark.timeout(30)
 def test_client_stop_when_the_peer_answers_close_and_fin_together(closing):
     """A peer that sends its Close and its FIN in one go (as most servers do):
     stop() returns after the Close event and the socket is closed at once."""
-    listener = socket.socket()
-    listener.bind((HOST, 0))
-    listener.listen(1)
-    try:
-        port = listener.getsockname()[1]
-        client, rec = make_client(closing, f"ws://{HOST}:{port}/fin", enableAutomaticReconnection=False)
-        result: Dict[str, Any] = {}
-        t = threading.Thread(target=lambda: result.update(client.start(timeout=5)), daemon=True)
-        t.start()
-        sock, rest = _accept_and_upgrade(listener)
-        peer = RawConn(sock, rest, mask=False)
-        try:
-            t.join(WAIT)
-            assert result.get("success") is True
-            done = threading.Event()
-            threading.Thread(target=lambda: (client.stop(), done.set()), daemon=True).start()
-            frame = peer.recv_frame(WAIT)
-            assert frame is not None and frame.opcode == OP_CLOSE
-            peer.send_frame(OP_CLOSE, close_payload(1000, "ok"))
-            sock.shutdown(socket.SHUT_WR)
-            assert done.wait(WAIT), "stop() did not return"
-            ev = rec.wait_for("close")[0]
-            # We started the closing handshake: the event tells our Close.
-            assert (ev.code, ev.reason, ev.remote) == (1000, "Normal closure", False)
-            assert peer.wait_eof(WAIT)  # the client closed its side too
-            assert client.ready_state == "CLOSED"
-        finally:
-            peer.close()
-    finally:
-        listener.close()
+    with _client_open_to_raw_peer(closing, "/fin") as (client, rec, peer, sock):
+        done = threading.Event()
+        threading.Thread(target=lambda: (client.stop(), done.set()), daemon=True).start()
+        frame = peer.recv_frame(WAIT)
+        assert frame is not None and frame.opcode == OP_CLOSE
+        peer.send_frame(OP_CLOSE, close_payload(1000, "ok"))
+        sock.shutdown(socket.SHUT_WR)
+        assert done.wait(WAIT), "stop() did not return"
+        ev = rec.wait_for("close")[0]
+        # We started the closing handshake: the event tells our Close.
+        assert (ev.code, ev.reason, ev.remote) == (1000, "Normal closure", False)
+        assert peer.wait_eof(WAIT)  # the client closed its side too
+        assert client.ready_state == "CLOSED"
 
 
 # ------------------------------------------------------------ graceful stop

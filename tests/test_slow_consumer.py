@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import queue
 import socket
 import threading
+import zlib
 
 import pytest
 
@@ -35,16 +37,21 @@ def _read_head(sock: socket.socket) -> bytes:
     return head
 
 
-def raw_client(port: int) -> socket.socket:
-    """A client socket that does the opening handshake, then reads nothing."""
+def raw_upgrade(port: int, path: str = "/", extra_headers: str = ""):
+    """A client socket that does the opening handshake: (socket, response head)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(
-        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n".encode()
     )
     head = _read_head(sock)
     assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
+    return sock, head
+
+
+def raw_client(port: int, path: str = "/") -> socket.socket:
+    """A client socket that does the opening handshake, then reads nothing."""
+    return raw_upgrade(port, path)[0]
 
 
 def drain(sock: socket.socket, stop: threading.Event) -> None:
@@ -277,17 +284,8 @@ def test_a_dropped_compressed_message_leaves_the_compression_context_intact():
     # With context takeover, every compressed message may refer back to earlier
     # ones. A message refused as "send buffer full" must never have entered the
     # compressor, or the next message refers to bytes the peer never got.
-    import os
-    import zlib
-
     server, events = make_server(sendBufferLimit=LIMIT, onSlowConsumer="drop")
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.sendall(
-        f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n".encode()
-    )
-    head = _read_head(sock)
+    sock, head = raw_upgrade(server.port, extra_headers="Sec-WebSocket-Extensions: permessage-deflate\r\n")
     assert b"permessage-deflate" in head.lower(), head
     try:
         cid = wait_for(events, "open").client
@@ -348,12 +346,7 @@ def test_block_inside_a_callback_waits_for_the_peer_and_succeeds():
     box["server"] = server
     assert server.start()["success"]
     with server:
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        sock.sendall(
-            f"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        assert _read_head(sock).startswith(b"HTTP/1.1 101")
+        sock = raw_client(server.port, "/slow")
         trigger = ixws.Client(url=f"ws://127.0.0.1:{server.port}/go", enable_automatic_reconnection=False)
         try:
             assert trigger.start(timeout=10)["success"]
