@@ -1,5 +1,6 @@
-// ServerCore: an ix::WebSocketServer whose connections are named by small
-// integer ids (lowest free id first) and whose events go to the event queue.
+// ServerCore: an ix::WebSocketServer whose connections are named by integer ids
+// (1, 2, 3, ..., never reused by one server object) and whose events go to the
+// event queue.
 #include "binding_common.h"
 
 #include <ixwebsocket/IXConnectionState.h>
@@ -10,7 +11,6 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -37,40 +37,23 @@ namespace ixws
 
             const int64_t ref;
 
+            // Ids are never reused for the life of the server object (restarts
+            // included): an id the application still holds after its connection
+            // closed can only fail, never address a newer connection.
             int64_t add(const std::weak_ptr<ix::WebSocket>& ws)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
-                int64_t id;
-                if (!_freeIds.empty())
-                {
-                    id = *_freeIds.begin();
-                    _freeIds.erase(_freeIds.begin());
-                }
-                else
-                {
-                    id = _nextId++;
-                }
+                const int64_t id = _nextId++;
                 _connections[id] = ws;
                 return id;
             }
 
-            // Forgets the connection of id if it is still ws's (a pruned id may
-            // have been handed to a newer connection in the meantime). The id
-            // itself stays reserved until release(): returns whether to call it.
-            bool remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
+            // Forgets the connection of id if it is still ws's.
+            void remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
                 auto it = _connections.find(id);
-                if (it == _connections.end() || !sameOwner(it->second, ws)) return false;
-                _connections.erase(it);
-                return true;
-            }
-
-            // Makes a removed id available again.
-            void release(int64_t id)
-            {
-                std::lock_guard<std::mutex> lock(_mutex);
-                releaseLocked(id);
+                if (it != _connections.end() && sameOwner(it->second, ws)) _connections.erase(it);
             }
 
             std::vector<int64_t> ids()
@@ -110,38 +93,20 @@ namespace ixws
             }
 
         private:
-            void releaseLocked(int64_t id)
-            {
-                _freeIds.insert(id);
-                // Keep the free set small: ids at the top are given back to _nextId.
-                while (!_freeIds.empty() && *_freeIds.rbegin() == _nextId - 1)
-                {
-                    _freeIds.erase(std::prev(_freeIds.end()));
-                    --_nextId;
-                }
-            }
-
             // Entries whose WebSocket is gone never got their Close event; forget them.
             void pruneLocked()
             {
                 for (auto it = _connections.begin(); it != _connections.end();)
                 {
                     if (it->second.expired())
-                    {
-                        int64_t id = it->first;
                         it = _connections.erase(it);
-                        releaseLocked(id);
-                    }
                     else
-                    {
                         ++it;
-                    }
                 }
             }
 
             std::mutex _mutex;
             std::map<int64_t, std::weak_ptr<ix::WebSocket>> _connections;
-            std::set<int64_t> _freeIds;
             int64_t _nextId = 1;
         };
 
@@ -376,14 +341,8 @@ namespace ixws
                                 {
                                     int64_t id = slot->exchange(0);
                                     if (id == 0) return;
-                                    // The connection leaves clients() now, but its id is
-                                    // only reused once Python has handled this Close:
-                                    // a send() to the id from an earlier callback must
-                                    // fail, not reach a newer connection.
-                                    Event ev = eventFromMessage(registry->ref, id, msg);
-                                    if (registry->remove(id, weak))
-                                        ev.afterHandled = [registry, id] { registry->release(id); };
-                                    globalQueue().push(std::move(ev));
+                                    registry->remove(id, weak);
+                                    globalQueue().push(eventFromMessage(registry->ref, id, msg));
                                     break;
                                 }
                                 case ix::WebSocketMessageType::Error:

@@ -143,7 +143,7 @@ class Server(_dispatch.Endpoint):
     # ----------------------------------------------------------- connections
 
     def clients(self) -> List[int]:
-        """Ids of the open connections, sorted (the lowest free id is reused)."""
+        """Ids of the open connections, sorted (ids are never reused by one Server)."""
         if self._closed:
             return []
         return self._core.clients()
