@@ -161,7 +161,8 @@ namespace ixws
                        py::object tls,
                        std::vector<std::string> subprotocols,
                        const py::object& perMessageDeflate,
-                       bool handshakeHook)
+                       bool handshakeHook,
+                       size_t maxPendingHandshakes)
                 : _registry(std::make_shared<ConnectionRegistry>(ref))
                 , _port(port)
                 , _host(std::move(host))
@@ -174,6 +175,7 @@ namespace ixws
                 , _maxMessageSize(maxMessageSize)
                 , _subprotocols(std::move(subprotocols))
                 , _handshakeHook(handshakeHook)
+                , _maxPendingHandshakes(maxPendingHandshakes)
             {
 #ifndef IXWS_ENGINE_EXTENSIONS
                 if (maxMessageSize != 0)
@@ -182,6 +184,8 @@ namespace ixws
                     throw py::value_error("subprotocols needs the bundled engine (upstream servers never answer one)");
                 if (handshakeHook)
                     throw py::value_error("onHandshake needs the bundled engine (extension not available)");
+                if (maxPendingHandshakes != 0)
+                    throw py::value_error("maxPendingHandshakes needs the bundled engine (extension not available)");
 #endif
                 if (!perMessageDeflate.is_none())
                 {
@@ -263,6 +267,7 @@ namespace ixws
                 if (_disableDeflate) server->disablePerMessageDeflate();
 #ifdef IXWS_ENGINE_EXTENSIONS
                 if (_maxMessageSize != 0) server->setMaxMessageSize(_maxMessageSize);
+                server->setMaxPendingHandshakes(_maxPendingHandshakes);
                 if (!_subprotocols.empty()) server->setSubProtocols(_subprotocols);
                 if (_handshakeHook)
                 {
@@ -569,6 +574,7 @@ namespace ixws
             size_t _maxMessageSize;
             std::vector<std::string> _subprotocols;
             bool _handshakeHook = false;
+            size_t _maxPendingHandshakes = 0;
             static constexpr int kDefaultStopMs = 1500; // the engine's stop(): close timeout + margin
             bool _hasTls = false;
             ix::SocketTLSOptions _tls;
@@ -583,14 +589,14 @@ namespace ixws
     {
         py::class_<ServerCore>(m, "ServerCore")
             .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object,
-                          std::vector<std::string>, const py::object&, bool>(),
+                          std::vector<std::string>, const py::object&, bool, size_t>(),
                  py::arg("ref"), py::arg("port") = 8080, py::arg("host") = "127.0.0.1",
                  py::arg("backlog") = 5, py::arg("max_connections") = 128,
                  py::arg("handshake_timeout") = 3, py::arg("ping_interval") = -1,
                  py::arg("enable_pong") = true, py::arg("disable_per_message_deflate") = false,
                  py::arg("max_message_size") = 0, py::arg("tls") = py::none(),
                  py::arg("subprotocols") = std::vector<std::string>(), py::arg("per_message_deflate") = py::none(),
-                 py::arg("handshake_hook") = false)
+                 py::arg("handshake_hook") = false, py::arg("max_pending_handshakes") = 0)
             .def_property_readonly("ref", &ServerCore::ref)
             .def_property_readonly("port", &ServerCore::port)
             .def_property_readonly("running", &ServerCore::running)
