@@ -190,3 +190,19 @@ def test_the_listen_backlog_defaults_to_511():
         fields = out.split()
         assert fields and fields[0] == "LISTEN", out
         assert int(fields[2]) == 511, out
+
+
+# ------------------------------------------------- built against upstream
+
+
+def test_against_upstream_the_defaults_stay_upstreams_and_explicit_limits_are_refused():
+    config = _options.server_options({})
+    assert _options.max_message_size(config, False) == 0
+    assert _options.slow_consumer_args(config, False) is None
+    assert _options.max_pending_handshakes(config, False) == 0
+    assert _options.max_message_size(config, True) == 16 * MIB
+    assert _options.slow_consumer_args(config, True) == (64 * MIB, 2, 5000)  # 2: "close"
+    assert _options.max_pending_handshakes(config, True) == config["maxConnections"]
+    with pytest.raises(ValueError, match="maxPendingHandshakes"):
+        _options.check_extensions({"maxPendingHandshakes": 8}, False, "system")
+    _options.check_extensions({"maxPendingHandshakes": 0}, False, "system")
