@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="close connections (1009) whose messages exceed N bytes (default: no limit)",
+        help="close connections (1009) whose messages exceed N bytes (default: 16 MiB)",
     )
     echo.add_argument(
         "--max-connections", type=_positive_int, default=None, metavar="N", help="engine default if omitted"

@@ -37,6 +37,7 @@ class ServerCore:
         subprotocols: Sequence[str] = (),
         per_message_deflate: Optional[Tuple[bool, bool, bool, int, int]] = None,
         handshake_hook: bool = False,
+        max_pending_handshakes: int = 0,
     ) -> None: ...
     @property
     def ref(self) -> int: ...

@@ -336,9 +336,19 @@ namespace ix::detail
                     return;
                 }
                 if (self->_tlsPending)
+                {
                     self->failHandshake(0, "TLS handshake timed out");
-                else
-                    self->failHandshake(408, "Handshake timed out");
+                    return;
+                }
+                {
+                    // Answered (RFC 9110 408), not a silent close.
+                    std::lock_guard<std::mutex> lock(self->_mutex);
+                    self->queueLocked(
+                        httpErrorResponse(408, "Request Timeout", self->_options.serverHandshake.serverHeader));
+                    self->flushLocked();
+                    self->updateInterestLocked();
+                }
+                self->failHandshake(408, "Handshake timed out");
             });
         return conn;
     }
@@ -413,6 +423,13 @@ namespace ix::detail
             return;
         }
         ServerHandshake hs = evaluateClientRequest(_head->head(), _options.serverHandshake);
+        if (hs.accepted && _options.admitSession && !_options.admitSession())
+        {
+            hs.accepted = false;
+            hs.status = 503;
+            hs.reason = "Too many connections";
+            hs.response = httpErrorResponse(503, hs.reason, _options.serverHandshake.serverHeader, "Retry-After: 1\r\n");
+        }
         if (hs.accepted && _options.handshakeHook)
         {
             if (tooEarly(size - consumed)) return;
