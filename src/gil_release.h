@@ -18,11 +18,10 @@
 // the handler's exception.
 #pragma once
 
-#include <pybind11/pybind11.h>
-
-#ifdef IXWS_ENGINE_EXTENSIONS
+// Defines IXWS_ENGINE_EXTENSIONS with the bundled engine.
 #include <ixwebsocket/IXWebSocket.h>
-#endif
+
+#include <pybind11/pybind11.h>
 
 #include <cxxabi.h>
 #include <unistd.h>
