@@ -1,6 +1,7 @@
 """Signal handlers run while ixws blocks: Ctrl-C (SIGINT) during start(), a
-send blocked by the slow-consumer policy, a server's or a client's stop and
-messages() raises KeyboardInterrupt promptly, and the object stays usable.
+send blocked by the slow-consumer policy and messages() raises
+KeyboardInterrupt promptly; during a server's or a client's stop too. The
+object stays usable (or cleanly stopped and restartable).
 
 Each scenario runs in a subprocess that sends itself SIGINT 0.2 s into a call
 that would otherwise block for 20 s; the child reports how long the call took
@@ -210,9 +211,11 @@ def test_ctrl_c_interrupts_a_send_blocked_by_the_slow_consumer_policy():
     assert result["clients_after"] is True, result
 
 
-def test_ctrl_c_interrupts_server_stop_and_the_server_restarts():
+def test_ctrl_c_during_server_stop_leaves_it_stopped_and_restartable():
+    # Each close handshake is bounded by the connection's 1 s close timeout
+    # whatever stop's timeout says: as for the client, no promptness to show.
     result = _run(SERVER_STOP)
-    _assert_prompt(result)
+    assert result["raised"], result
     assert result["state_after"] is False, result
     assert result["restart"] is True, result
     assert result["connect_after"] is True, result
