@@ -39,6 +39,13 @@ print("sending", flush=True)
 # The main thread returns while four threads are inside client.send().
 """
 
+# Callbacks busy on engine threads (inline) and on the dispatcher thread: an
+# echo server whose clients are fed from daemon threads.
+CALLBACKS_AT_EXIT = SENDERS_AT_EXIT.replace(
+    'server = ixws.Server(port=0, method=lambda ev: None)',
+    'server = ixws.Server(port=0, method=lambda ev: ev.type == "message" and server.send(ev.data, [ev.client]))',
+).replace('data = b"x" * 65536', 'data = "x" * 512')
+
 BLOCKED_SEND_AT_EXIT = """
 import socket
 import threading
@@ -86,6 +93,7 @@ def _run(script: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("script,marker", [
     pytest.param(SENDERS_AT_EXIT, "sending", id="four-senders"),
+    pytest.param(CALLBACKS_AT_EXIT, "sending", id="echo-callbacks-running"),
     pytest.param(BLOCKED_SEND_AT_EXIT, "blocked", id="send-blocked-by-slow-consumer",
                  marks=pytest.mark.engine_extension),
 ])
