@@ -23,6 +23,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <cxxabi.h>
 #include <unistd.h>
 
@@ -46,10 +47,36 @@ namespace ixws
         for (;;) ::pause();
     }
 
+    // The main thread's ident: only there do signal handlers run. Set at import
+    // and again in a forked child (where the forking thread is the main one).
+    inline unsigned long& mainThreadIdent()
+    {
+        static unsigned long ident = 0;
+        return ident;
+    }
+
+    // The thread that runs the atexit callbacks, set by _dispatch.shutdown():
+    // the same thread then finalizes the interpreter and may keep calling us
+    // (a __del__ at module teardown). 0: not known yet, the main thread then.
+    inline std::atomic<unsigned long>& exitThreadIdent()
+    {
+        static std::atomic<unsigned long> ident {0};
+        return ident;
+    }
+
+    // Whether this thread would be ended (or hung) by CPython on taking the GIL:
+    // the interpreter is finalizing and this is not the finalizing thread.
+    inline bool shutOutOfPython()
+    {
+        if (!pythonFinalizing()) return false;
+        const unsigned long exiting = exitThreadIdent().load(std::memory_order_relaxed);
+        return PyThread_get_thread_ident() != (exiting != 0 ? exiting : mainThreadIdent());
+    }
+
     // PyEval_RestoreThread that never returns into a finalizing interpreter.
     inline void restoreThreadOrPark(PyThreadState* state)
     {
-        if (pythonFinalizing()) parkUntilExit();
+        if (shutOutOfPython()) parkUntilExit();
         try
         {
             PyEval_RestoreThread(state);
@@ -76,14 +103,6 @@ namespace ixws
             parkUntilExit();
         }
         return true;
-    }
-
-    // The main thread's ident: only there do signal handlers run. Set at import
-    // and again in a forked child (where the forking thread is the main one).
-    inline unsigned long& mainThreadIdent()
-    {
-        static unsigned long ident = 0;
-        return ident;
     }
 
     // Releases the GIL for its lifetime. Interruptible: on the main thread,

@@ -555,6 +555,8 @@ PYBIND11_MODULE(_ixws, m)
     m.def("set_inline_delivery", &ixws::setInlineDelivery, py::arg("deliver"),
           "deliver(batch) is called on engine threads with the events of a loop pass when "
           "no other thread runs callbacks (None: never; returns once no engine thread is inside).");
+    m.def("mark_exit_thread", [] { ixws::exitThreadIdent() = PyThread_get_thread_ident(); },
+          "Called by the atexit handler: this thread finalizes the interpreter (see gil_release.h).");
     m.def("wake", [] { ixws::globalQueue().wake(); },
           "Make a waiting (or the next) next_events() call return at once.");
     m.def("pending_events", [] { return ixws::globalQueue().size(); },

@@ -85,15 +85,36 @@ assert blocked.wait(20)
 print("blocked", flush=True)
 """
 
+# The thread that finalizes the interpreter may still call ixws (a __del__ at
+# module teardown): it must get the GIL back, unlike the other threads.
+CALLS_DURING_FINALIZATION = """
+import ixws
+
+server = ixws.Server(port=0, method=lambda ev: None)
+assert server.start()["success"]
+client = ixws.Client(url="ws://127.0.0.1:%d/" % server.port, method=lambda ev: None)
+assert client.start(timeout=5)["success"]
+
+class CallsAtTeardown:
+    def __del__(self):
+        server.stop()
+        client.stop()
+        print("teardown calls returned", flush=True)
+
+holder = CallsAtTeardown()
+print("ready", flush=True)
+"""
+
 
 def _run(script: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=30)
 
 
 @pytest.mark.parametrize("script,marker", [
     pytest.param(SENDERS_AT_EXIT, "sending", id="four-senders"),
     pytest.param(CALLBACKS_AT_EXIT, "sending", id="echo-callbacks-running"),
+    pytest.param(CALLS_DURING_FINALIZATION, "teardown calls returned", id="main-thread-calls-at-teardown"),
     pytest.param(BLOCKED_SEND_AT_EXIT, "blocked", id="send-blocked-by-slow-consumer",
                  marks=pytest.mark.engine_extension),
 ])

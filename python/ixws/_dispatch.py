@@ -167,6 +167,8 @@ def live_objects() -> List["Endpoint"]:
 def shutdown(timeout: float = 2.0) -> None:
     """Closes every live object, then stops the dispatcher (used at exit)."""
     global _stopping
+    # This thread finalizes the interpreter next: it may still call ixws then.
+    _ixws.mark_exit_thread()
     # From here on engine threads leave Python alone: events wait for the dispatcher.
     _ixws.set_inline_delivery(None)
     for obj in live_objects():
