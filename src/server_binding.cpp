@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -270,6 +271,8 @@ namespace ixws
             std::pair<bool, std::string> start()
             {
                 GilRelease nogil;
+                if (_stoppingThread.load() == std::this_thread::get_id())
+                    return {false, "server is stopping"}; // from a signal handler inside stop()
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 if (_running) return {false, "server is already running"};
                 if (_server)
@@ -432,7 +435,12 @@ namespace ixws
                     // Interrupted by a signal handler, the connections still in
                     // their close handshake are dropped at once.
                     GilRelease nogil(GilRelease::Interruptible);
+                    // A signal handler stopping this server while this very
+                    // stop() waits runs on this thread, under _lifecycle: the
+                    // stop is under way already.
+                    if (_stoppingThread.load() == std::this_thread::get_id()) return;
                     std::lock_guard<std::mutex> lock(_lifecycle);
+                    _stoppingThread = std::this_thread::get_id();
                     if (_server && _running)
                     {
 #ifdef IXWS_ENGINE_EXTENSIONS
@@ -446,6 +454,7 @@ namespace ixws
                     }
                     _running = false;
                     _registry->prune();
+                    _stoppingThread = std::thread::id();
                 }
                 throwIfSignalled();
             }
@@ -612,6 +621,7 @@ namespace ixws
             std::unique_ptr<ix::WebSocketServer> _server;
             std::atomic<bool> _running{false};
             bool _abandoned = false;
+            std::atomic<std::thread::id> _stoppingThread{}; // inside stop() (see there)
             std::atomic<int> _boundPort{0};
 
             int _port;

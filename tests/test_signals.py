@@ -26,6 +26,7 @@ PRELUDE = """
 import base64, hashlib, json, os, signal, socket, threading, time
 import ixws
 
+INTERRUPT_AT = None  # set from the test module
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 UPGRADE = ("GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")
@@ -75,7 +76,7 @@ def interrupted(call):
     return raised, elapsed
 
 result = {}
-""".replace("INTERRUPT_AT", repr(INTERRUPT_AT))
+""".replace("INTERRUPT_AT = None", "INTERRUPT_AT = %r" % INTERRUPT_AT)
 
 START = """
 # A server that accepts TCP and never answers the first connection, then
@@ -175,6 +176,30 @@ result["restart"] = client.start(timeout=10)["success"]
 client.close()
 """
 
+REENTRANT_STOP = """
+# A handler (run during server.stop()'s wait, on this thread) that stops the
+# same server and tries to start it: no deadlock, the outer stop goes on.
+server = ixws.Server(port=0, method=lambda ev: None)
+assert server.start()["success"]
+peer = raw_client(server.port)  # never answers the server's Close
+wait_until(lambda: server.clients())
+inner = []
+
+def handler(signum, frame):
+    server.stop()
+    inner.append(server.start()["success"])
+
+signal.signal(signal.SIGUSR1, handler)
+timer = threading.Timer(INTERRUPT_AT, os.kill, (os.getpid(), signal.SIGUSR1))
+timer.start()
+server.stop(timeout=20)
+timer.join()
+result["inner_start"] = inner
+result["state_after"] = server.running
+result["restart"] = server.start()["success"]
+server.close()
+"""
+
 MESSAGES = """
 server = ixws.Server(port=0)
 assert server.start()["success"]
@@ -234,3 +259,10 @@ def test_ctrl_c_interrupts_messages():
     result = _run(MESSAGES)
     _assert_prompt(result)
     assert result["state_after"] is True, result
+
+
+def test_a_handler_stopping_the_server_inside_its_stop_does_not_deadlock():
+    result = _run(REENTRANT_STOP)
+    assert result["inner_start"] == [False], result  # refused: the stop is under way
+    assert result["state_after"] is False, result
+    assert result["restart"] is True, result
