@@ -278,6 +278,9 @@ namespace ix::detail
             runPassHook(false);
             t_atPassHook = nullptr;
         }
+        // A child forked from a callback on this thread: the loop belongs to
+        // the parent (its epoll set too), it must not wait for its events.
+        if (orphaned()) return false;
         {
             std::lock_guard<std::mutex> lock(_taskMutex);
             if (_stopRequested) return false;
@@ -314,6 +317,7 @@ namespace ix::detail
         while (iterate(-1))
         {
         }
+        if (orphaned()) return; // see iterate(): nothing here is the child's to clean up
         // Drop everything still registered; handlers close their own fds.
         _handlers.clear();
         _retired.clear();
