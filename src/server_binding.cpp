@@ -11,6 +11,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -219,6 +220,7 @@ namespace ixws
 
             ~ServerCore()
             {
+                if (_abandoned) return;
                 ReleaseGilIfHeld nogil;
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 if (_server)
@@ -237,7 +239,9 @@ namespace ixws
             // listen() + start(). Returns (ok, message).
             std::pair<bool, std::string> start()
             {
-                py::gil_scoped_release nogil;
+                GilRelease nogil;
+                if (_stoppingThread.load() == std::this_thread::get_id())
+                    return {false, "server is stopping"}; // from a signal handler inside stop()
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 if (_running) return {false, "server is already running"};
                 if (_server)
@@ -391,20 +395,42 @@ namespace ixws
             void stop(int code, const std::string& reason, int timeoutMs)
             {
                 if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
-                py::gil_scoped_release nogil;
-                std::lock_guard<std::mutex> lock(_lifecycle);
-                if (_server && _running)
                 {
+                    // Interrupted by a signal handler, the connections still in
+                    // their close handshake are dropped at once.
+                    GilRelease nogil(GilRelease::Interruptible);
+                    // A signal handler stopping this server while this very
+                    // stop() waits runs on this thread, under _lifecycle: the
+                    // stop is under way already.
+                    if (_stoppingThread.load() == std::this_thread::get_id()) return;
+                    std::lock_guard<std::mutex> lock(_lifecycle);
+                    _stoppingThread = std::this_thread::get_id();
+                    if (_server && _running)
+                    {
 #ifdef IXWS_ENGINE_EXTENSIONS
-                    _server->stop(static_cast<uint16_t>(code), reason, timeoutMs < 0 ? kDefaultStopMs : timeoutMs);
+                        _server->stop(static_cast<uint16_t>(code), reason,
+                                      timeoutMs < 0 ? kDefaultStopMs : timeoutMs);
 #else
-                    (void)reason;
-                    (void)timeoutMs;
-                    _server->stop();
+                        (void)reason;
+                        (void)timeoutMs;
+                        _server->stop();
 #endif
+                    }
+                    _running = false;
+                    _registry->prune();
+                    _stoppingThread = std::thread::id();
                 }
+                throwIfSignalled();
+            }
+
+            // In a forked child (see ClientCore::abandonAfterFork): the engine
+            // server is leaked untouched; no lock is taken (its holder may be
+            // a thread that does not exist here).
+            void abandonAfterFork()
+            {
+                _abandoned = true;
+                if (_server) new std::unique_ptr<ix::WebSocketServer>(std::move(_server));
                 _running = false;
-                _registry->prune();
             }
 
             bool running() const { return _running.load(); }
@@ -436,7 +462,7 @@ namespace ixws
                 if (!ws) return py::none();
                 size_t n;
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil;
                     n = ws->bufferedAmount();
                     ws.reset();
                 }
@@ -469,7 +495,7 @@ namespace ixws
                 Targets tg = targets(clients);
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil(GilRelease::Interruptible); // a blocked send lets handlers run
 #ifdef IXWS_ENGINE_EXTENSIONS
                     if (tg.size() > 1 && compress)
                     {
@@ -505,6 +531,7 @@ namespace ixws
                         }
                     }
                 }
+                throwIfSignalled();
                 return resultList(tg, results);
             }
 
@@ -518,7 +545,7 @@ namespace ixws
                 Targets tg = targets(clients);
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil;
                     for (size_t i = 0; i < tg.size(); ++i)
                     {
                         auto& ws = tg[i].second;
@@ -535,7 +562,7 @@ namespace ixws
                 if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
                 auto ws = _registry->find(id);
                 if (!ws) return false;
-                py::gil_scoped_release nogil;
+                GilRelease nogil;
                 ws->close(static_cast<uint16_t>(code), reason);
                 ws.reset();
                 return true;
@@ -557,6 +584,8 @@ namespace ixws
             std::mutex _lifecycle;
             std::unique_ptr<ix::WebSocketServer> _server;
             std::atomic<bool> _running{false};
+            bool _abandoned = false;
+            std::atomic<std::thread::id> _stoppingThread{}; // inside stop() (see there)
             std::atomic<int> _boundPort{0};
 
             int _port;
@@ -600,6 +629,7 @@ namespace ixws
             .def_property_readonly("ref", &ServerCore::ref)
             .def_property_readonly("port", &ServerCore::port)
             .def_property_readonly("running", &ServerCore::running)
+            .def("abandon_after_fork", &ServerCore::abandonAfterFork)
             .def("start", &ServerCore::start)
             .def("stop", &ServerCore::stop, py::arg("code") = 1001, py::arg("reason") = "Going away",
                  py::arg("timeout_ms") = -1)

@@ -828,6 +828,10 @@ namespace ix
     void WebSocket::endSendBatch() { detail::sendBatchEnd(); }
     void WebSocket::setLoopPassHook(LoopPassHook hook) { detail::EventLoop::setPassHook(hook); }
     bool WebSocket::onEngineThread() { return detail::EventLoop::onAnyLoopThread(); }
+    WebSocket::WaitInterruptCheck WebSocket::setThreadWaitInterrupt(WaitInterruptCheck check)
+    {
+        return detail::EventLoop::setThreadInterruptCheck(check);
+    }
     WebSocketInitResult WebSocket::startAndWait(int timeoutSecs) { return _core->startAndWait(timeoutSecs); }
 
     int WebSocket::getPingTimeout() const

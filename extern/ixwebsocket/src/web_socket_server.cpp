@@ -373,9 +373,12 @@ namespace ix
             }
             loop->post(closeAll);
             {
+                // From a callback on another loop (e.g. the client loop, whose
+                // connections may be our peers) that loop keeps turning.
                 std::unique_lock<std::mutex> lock(impl->mutex);
-                impl->changed.wait_for(lock, std::chrono::milliseconds(timeoutMs),
-                                       [&] { return impl->stopping && impl->connections.empty(); });
+                detail::EventLoop::waitTurning(impl->changed, lock,
+                                               detail::EventLoop::Clock::now() + std::chrono::milliseconds(timeoutMs),
+                                               [&] { return impl->stopping && impl->connections.empty(); });
             }
             // Whatever did not finish its close handshake in time is dropped.
             loop->post([impl] {
