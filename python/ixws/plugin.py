@@ -363,3 +363,8 @@ def _clear_all() -> None:
 
 
 atexit.register(_clear_all)
+
+
+def __dir__() -> List[str]:
+    """Only the commands (and config_to_json), not the names used to build them."""
+    return sorted(__all__)
