@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable, List
 
 import pytest
@@ -349,3 +351,19 @@ def test_a_ref_of_the_other_kind_is_refused(cleanup):
         websocket_client_start(server)
     with pytest.raises(LookupError, match="is a websocket server, not a client"):
         websocket_client_stop(server["ref"])
+
+
+def test_client_start_takes_the_timeout_of_the_configuration(cleanup):
+    """A server that accepts the TCP connection and never answers: the first
+    attempt ends after the configuration's "timeout", not the 20 s default."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        client = websocket_client({"url": f"ws://127.0.0.1:{silent.getsockname()[1]}/", "timeout": 1,
+                                   "enableAutomaticReconnection": False})
+        cleanup.append(client)
+        began = time.monotonic()
+        result = websocket_client_start(client)
+        elapsed = time.monotonic() - began
+    assert result["success"] is False
+    assert elapsed < 10, elapsed

@@ -50,6 +50,10 @@ __all__ = [
 ]
 
 ConfigOrRef = Union[Mapping[str, Any], int]
+
+# Seconds websocket_client_start gives the first attempt when the
+# configuration sets neither "timeout" nor "handshakeTimeout", as the plugin.
+_DEFAULT_START_TIMEOUT = 20
 Data = Union[str, bytes, bytearray, memoryview]
 
 
@@ -295,9 +299,16 @@ def websocket_client(options: Optional[Mapping[str, Any]] = None) -> Dict[str, A
 
 
 def websocket_client_start(config: ConfigOrRef) -> Dict[str, Any]:
-    """Websocket client start: connects; {"success", "http_status", "errorStr", "uri", "headers"}."""
+    """Websocket client start: connects; {"success", "http_status", "errorStr", "uri", "headers"}.
+
+    The first attempt may take the configuration's "timeout" seconds, else its
+    "handshakeTimeout", else 20 (the plugin's default).
+    """
     entry = _entry("client", config)
-    return entry.obj.start(timeout=entry.timeout)
+    timeout = entry.timeout
+    if timeout is None and "handshakeTimeout" not in entry.obj.config:
+        timeout = _DEFAULT_START_TIMEOUT
+    return entry.obj.start(timeout=timeout)
 
 
 def websocket_client_stop(config: ConfigOrRef) -> Dict[str, Any]:
