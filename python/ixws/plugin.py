@@ -75,10 +75,15 @@ class _Entry:
         self.timeout: Any = None
         self._queue: Deque[Dict[str, Any]] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
+        self._apply_lock = threading.Lock()  # commands may come from several threads
 
     def apply(self, config: Mapping[str, Any]) -> None:
         """Takes method/module/worker/window/process (and a client's timeout)
         from `config` where present; checks everything before changing anything."""
+        with self._apply_lock:
+            self._apply(config)
+
+    def _apply(self, config: Mapping[str, Any]) -> None:
         module = _support.check_module(config["module"]) if "module" in config else self.module
         spec, method = self.method_spec, self.method
         if "method" in config or module != self.module:
