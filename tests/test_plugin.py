@@ -367,3 +367,23 @@ def test_client_start_takes_the_timeout_of_the_configuration(cleanup):
         elapsed = time.monotonic() - began
     assert result["success"] is False
     assert elapsed < 10, elapsed
+
+
+def test_an_exception_in_a_worker_callback_is_logged_and_the_worker_goes_on(cleanup, caplog):
+    calls = Calls()
+
+    def failing(*args: Any) -> None:
+        calls(*args)
+        if args[2] == "message" and json.loads(args[3])["data"] == "boom":
+            raise RuntimeError("callback failed")
+
+    server = _server(cleanup, method=failing, worker="plugin-failing")
+    client = _client(cleanup, server)
+    with caplog.at_level("ERROR", logger="ixws"):
+        websocket_client_send(client, "boom")
+        websocket_client_send(client, "after")
+        calls.wait_for(lambda items: sum(c["args"][2] == "message" for c in items) == 2)
+        # The record is written by the worker before it takes the next callback.
+    assert any("plugin-failing" in r.getMessage() and r.exc_info and "callback failed" in str(r.exc_info[1])
+               for r in caplog.records)
+    assert {c["thread"] for c in calls.items} == {"plugin-failing"}

@@ -17,8 +17,10 @@ Each command takes the configuration object a constructor returned (or its
 ``ref``) and returns plain dicts and lists. ``method`` is called with seven
 arguments: the server's ref (0 for a client's events), the connection id (or
 the client's ref), the event type, the event's context as JSON text, the
-worker name, window and process. Everything here is built on ixws.Server and
-ixws.Client; README.md ("Porting from the 4D plugin") has the full mapping.
+worker name, window and process. In the JSON a payload that is not text is
+its base64 and the context then says "encoding": "base64". Everything here is
+built on ixws.Server and ixws.Client; README.md ("Porting from the 4D plugin")
+has the full mapping.
 """
 from __future__ import annotations
 
