@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 import ixws
+from _peers import accept_for, parse_headers, read_http_head
 
 PY = sys.executable
 TIMEOUT = 20.0
@@ -177,6 +178,31 @@ def test_a_close_from_the_server_ends_the_session(echo_server):
         child.send_line("close me")  # stdin stays open: the close alone ends the command
         child.expect(r"^connection closed: code=4000 reason='as asked'$")
         assert child.wait() == 0
+
+
+def test_a_connection_lost_without_a_close_exits_1():
+    """A peer that completes the upgrade and then drops the TCP connection."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(TIMEOUT)  # the peer thread waits for the child, bounded
+        port = listener.getsockname()[1]
+
+        def answer_then_drop() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                head, _rest = read_http_head(conn)
+                key = parse_headers(head)["sec-websocket-key"]
+                conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept_for(key)}\r\n\r\n").encode())
+
+        peer = threading.Thread(target=answer_then_drop, daemon=True)
+        peer.start()
+        with Connect(f"ws://127.0.0.1:{port}/") as child:
+            child.expect("^connected to ")
+            child.expect(r"^connection closed: code=1006 ")
+            assert child.wait() == 1
+        peer.join(TIMEOUT)
 
 
 def test_refused_connection_fails_clearly():

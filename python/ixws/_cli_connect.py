@@ -3,8 +3,8 @@
 Every line read from stdin is sent as a text message; every message received
 is printed as ``< text`` (``< binary N bytes: hex`` for binary ones). End of
 input closes the connection (1000) and exits 0; a close from the server ends
-the session too (exit 0), a lost connection exits 1. Uses only the public
-ixws.Client API.
+the session too (exit 0), a connection lost without a close handshake (1006)
+or an error exits 1. Uses only the public ixws.Client API.
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from ._cli_common import CliError, Printer, shutdown_quietly
 # Bounded waits: how long the close handshake and its event may take after
 # end of input before the command exits anyway.
 _CLOSE_WAIT_SECONDS = 5.0
+
+# RFC 6455 7.4.1: the connection ended without a close frame.
+_ABNORMAL_CLOSURE = 1006
 
 
 def parse_header(text: str) -> Tuple[str, str]:
@@ -107,7 +110,7 @@ def run_connect(url: str, headers: List[Tuple[str, str]], subprotocols: List[str
             out(f"< {_describe(ev.data)}")
         elif ev.type == "close":
             out(f"connection closed: code={ev.code} reason={ev.reason!r}")
-            inbox.put(("closed",))
+            inbox.put(("closed", ev.code))
         elif ev.type == "error":
             out(f"error: {ev.reason}")
             inbox.put(("error",))
@@ -147,6 +150,6 @@ def run_connect(url: str, headers: List[Tuple[str, str]], subprotocols: List[str
                     pass
                 return 0
             else:
-                return 0 if item[0] == "closed" else 1
+                return 0 if item[0] == "closed" and item[1] != _ABNORMAL_CLOSURE else 1
     finally:
         shutdown_quietly(client)
