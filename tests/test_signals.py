@@ -75,6 +75,9 @@ def interrupted(call):
     timer.join()
     return raised, elapsed
 
+# SIGINT raises KeyboardInterrupt even when this process inherited it ignored
+# (as a background job started without job control does).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 result = {}
 """.replace("INTERRUPT_AT = None", "INTERRUPT_AT = %r" % INTERRUPT_AT)
 
