@@ -3,6 +3,7 @@
 #include "frame_codec.h"
 
 #include "redirect.h"
+#include "resolver.h"
 #include "utf8.h"
 #include "ixwebsocket/IXExponentialBackoff.h"
 #include <chrono>
@@ -792,7 +793,7 @@ namespace ix
     {
         std::lock_guard<std::mutex> lock(_core->configMutex);
         _core->sendBufferLimit = bytes;
-        _core->slowConsumerPolicy = static_cast<int>(policy);
+        _core->slowConsumerPolicy = policy;
         _core->sendTimeoutMs = sendTimeoutMs;
     }
 
@@ -828,6 +829,10 @@ namespace ix
     void WebSocket::endSendBatch() { detail::sendBatchEnd(); }
     void WebSocket::setLoopPassHook(LoopPassHook hook) { detail::EventLoop::setPassHook(hook); }
     bool WebSocket::onEngineThread() { return detail::EventLoop::onAnyLoopThread(); }
+
+    size_t WebSocket::getResolverThreadCount() { return detail::Resolver::shared().threadCount(); }
+
+    size_t WebSocket::getResolverMaxThreads() { return detail::Resolver::shared().maxThreads(); }
     WebSocketInitResult WebSocket::startAndWait(int timeoutSecs) { return _core->startAndWait(timeoutSecs); }
 
     int WebSocket::getPingTimeout() const

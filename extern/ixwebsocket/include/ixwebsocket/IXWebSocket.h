@@ -187,6 +187,11 @@ namespace ix
         static void setLoopPassHook(LoopPassHook hook);
         // True on an engine thread (where event callbacks run).
         static bool onEngineThread();
+        // Client host names are resolved on a small pool of threads (a storm
+        // of reconnecting clients queues lookups): the threads alive now, and
+        // their bound.
+        static size_t getResolverThreadCount();
+        static size_t getResolverMaxThreads();
         // start(), then waits for the outcome of the first attempt, whose
         // handshake budget is timeoutSecs (later attempts use the handshake
         // timeout), and returns it. Unlike connect(), a failure is reported with
