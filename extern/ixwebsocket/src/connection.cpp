@@ -23,7 +23,12 @@ namespace ix::detail
     {
         applyTeardown(o.teardown);
         o.teardown = Teardown::None;
-        auto owner = _owner;
+        if (!o.failed && !o.askHook && !o.opened && o.events.empty() && !o.heldFailure)
+        {
+            syncTimer();
+            return;
+        }
+        auto owner = _owner; // finish() releases _owner later, not under our feet
         if (o.failed)
         {
             o.failed = false;

@@ -23,7 +23,7 @@ namespace ix::detail
 
     void ConnectionMachine::startClient(TimePoint now)
     {
-        if (_phase != Phase::Idle) return; // cancelled before it started
+        if (_phase != Phase::Idle || _failed) return; // cancelled before it started
         _phase = Phase::Resolving;
         _handshakeDeadline = after(now, _config.handshakeTimeoutMs);
     }
@@ -234,7 +234,8 @@ namespace ix::detail
 
     void ConnectionMachine::failHandshake(int httpStatus, const std::string& reason, MachineOutput& o)
     {
-        if (!inHandshake(_phase)) return;
+        if (!inHandshake(_phase) || _failed) return;
+        _failed = true; // reported once; the caller's teardown ends the phase
         _handshakeDeadline = TimePoint::max();
         o.failed = true;
         o.failure = WebSocketInitResult(false, httpStatus, reason,
@@ -380,7 +381,6 @@ namespace ix::detail
         if (inHandshake(_phase))
         {
             failHandshake(0, "Cancelled", o);
-            if (_phase == Phase::Idle) _phase = Phase::Done; // never starts
             return false;
         }
         if (_phase != Phase::Open) return false;

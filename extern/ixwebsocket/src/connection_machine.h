@@ -181,6 +181,7 @@ namespace ix::detail
         MachineConfig _config;
         Phase _phase = Phase::Idle;
         bool _rejecting = false; // startRejecting(): no handshake, only the answer
+        bool _failed = false;    // the handshake failure was reported
         std::unique_ptr<HttpHeadParser> _head;
         std::string _clientKey;
         std::string _request;    // the client's upgrade request
