@@ -3,6 +3,7 @@
 #pragma once
 
 #include "event_queue.h"
+#include "gil_release.h"
 
 #include <ixwebsocket/IXSocketTLSOptions.h>
 #include <ixwebsocket/IXWebSocket.h>
@@ -73,7 +74,7 @@ namespace ixws
         }
         ~ReleaseGilIfHeld()
         {
-            if (_state) PyEval_RestoreThread(_state);
+            if (_state) restoreThreadOrPark(_state);
         }
         ReleaseGilIfHeld(const ReleaseGilIfHeld&) = delete;
         ReleaseGilIfHeld& operator=(const ReleaseGilIfHeld&) = delete;
@@ -96,7 +97,7 @@ namespace ixws
         void send(bool accept, int status, const std::string& reason)
         {
             if (_answered.exchange(true) || !_answer) return;
-            py::gil_scoped_release nogil;
+            GilRelease nogil;
             _answer(accept, status, reason);
         }
         HandshakeAnswer _answer;

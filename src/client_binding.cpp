@@ -130,7 +130,7 @@ namespace ixws
                 ix::WebSocketInitResult res;
                 bool already = false;
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil(GilRelease::Interruptible);
                     {
                         std::lock_guard<std::mutex> lock(_lifecycle);
 #ifdef IXWS_ENGINE_EXTENSIONS
@@ -155,9 +155,18 @@ namespace ixws
                         // from it (spec 17.4). Not under the lock: stop() from another
                         // thread must be able to cancel a slow attempt.
                         res = _ws->startAndWait(timeoutSecs);
+                        // A signal handler raised: cancel the attempt (a later
+                        // start() begins afresh), then raise its exception.
+                        nogil.endInterruptible();
+                        if (nogil.interrupted()) _ws->stop();
                         std::lock_guard<std::mutex> lock(_lifecycle);
                         _connecting = false;
-                        if (!res.success && res.errorStr == "Already started")
+                        if (nogil.interrupted())
+                        {
+                            _started = false;
+                            _idle = true;
+                        }
+                        else if (!res.success && res.errorStr == "Already started")
                             already = true;
                         else
                             _started = !_stopRequested;
@@ -186,6 +195,7 @@ namespace ixws
                     }
 #endif
                 }
+                throwIfSignalled();
                 py::dict headers;
                 if (already) return py::make_tuple(false, 0, "client is already started", "", headers);
                 for (const auto& kv : res.headers) headers[decodeText(kv.first)] = decodeText(kv.second);
@@ -196,23 +206,28 @@ namespace ixws
             void stop(int code, const std::string& reason)
             {
                 checkCode(code);
-                py::gil_scoped_release nogil;
                 {
+                    // Interrupted by a signal handler, the connection is dropped
+                    // instead of waiting for the peer's Close.
+                    GilRelease nogil(GilRelease::Interruptible);
+                    {
+                        std::lock_guard<std::mutex> lock(_lifecycle);
+                        _stopRequested = true;
+                    }
+                    _ws->stop(static_cast<uint16_t>(code), reason);
                     std::lock_guard<std::mutex> lock(_lifecycle);
-                    _stopRequested = true;
+                    _started = false;
+                    // A start() that raced this stop() is cancelled by it, but it
+                    // may still be finishing: only then is the engine idle.
+                    if (!_connecting) _idle = true;
                 }
-                _ws->stop(static_cast<uint16_t>(code), reason);
-                std::lock_guard<std::mutex> lock(_lifecycle);
-                _started = false;
-                // A start() that raced this stop() is cancelled by it, but it
-                // may still be finishing: only then is the engine idle.
-                if (!_connecting) _idle = true;
+                throwIfSignalled();
             }
 
             void close(int code, const std::string& reason)
             {
                 checkCode(code);
-                py::gil_scoped_release nogil;
+                GilRelease nogil;
                 _ws->close(static_cast<uint16_t>(code), reason);
             }
 
@@ -225,7 +240,7 @@ namespace ixws
                 SendPayload payload(data);
                 ix::WebSocketSendInfo info;
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil(GilRelease::Interruptible); // a blocked send lets handlers run
                     ix::IXWebSocketSendData view(payload.data(), payload.size());
 #ifdef IXWS_ENGINE_EXTENSIONS
                     info = _ws->sendMessage(view, payload.binary(), compress);
@@ -233,6 +248,7 @@ namespace ixws
                     info = payload.binary() ? _ws->sendBinary(view) : _ws->sendUtf8Text(view);
 #endif
                 }
+                throwIfSignalled();
                 return sendInfoToDict(info);
             }
 
@@ -245,7 +261,7 @@ namespace ixws
                 }
                 ix::WebSocketSendInfo info;
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil;
                     info = _ws->ping(bytes);
                 }
                 return sendInfoToDict(info);
@@ -266,6 +282,16 @@ namespace ixws
             }
 
             bool started() const { return _started.load(); }
+
+            // In a forked child: the engine object belongs to threads that do not
+            // exist here and shares its socket with the parent. It is leaked,
+            // never used or destroyed (that could write a Close to the parent's
+            // peer); the Python object is closed.
+            void abandonAfterFork()
+            {
+                if (_ws) new std::shared_ptr<ix::WebSocket>(std::move(_ws));
+                _started = false;
+            }
 
         private:
             // Whether start() must follow connect().
@@ -318,6 +344,7 @@ namespace ixws
                  py::arg("tls") = py::none())
             .def_property_readonly("ref", &ClientCore::ref)
             .def_property_readonly("started", &ClientCore::started)
+            .def("abandon_after_fork", &ClientCore::abandonAfterFork)
             .def("start", &ClientCore::start, py::arg("timeout") = 60)
             .def("stop", &ClientCore::stop, py::arg("code") = 1000, py::arg("reason") = "Normal closure")
             .def("close", &ClientCore::close, py::arg("code") = 1000, py::arg("reason") = "Normal closure")

@@ -130,9 +130,18 @@ namespace ixws
         return _events.size();
     }
 
-    EventQueue& globalQueue()
+    namespace
     {
-        static EventQueue* queue = new EventQueue();
-        return *queue;
+        EventQueue* g_queue = new EventQueue();
+    } // namespace
+
+    EventQueue& globalQueue() { return *g_queue; }
+
+    void replaceGlobalQueueInChild()
+    {
+        // Only the forking thread exists now: plain writes are safe.
+        g_queue = new EventQueue();
+        t_holdsToken = false;
+        new std::vector<Event>(std::move(t_passEvents));
     }
 } // namespace ixws

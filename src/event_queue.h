@@ -124,4 +124,7 @@ namespace ixws
     // The single queue of the process. Never destroyed, so an engine thread that
     // outlives interpreter shutdown can still push safely.
     EventQueue& globalQueue();
+    // In a forked child: a fresh queue (the old one's mutexes may be held by
+    // threads that do not exist there; it is leaked with its events).
+    void replaceGlobalQueueInChild();
 } // namespace ixws

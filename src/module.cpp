@@ -10,6 +10,9 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <new>
+
+#include <pthread.h>
 #include <utility>
 #include <vector>
 
@@ -358,7 +361,7 @@ namespace ixws
         {
             std::deque<Event> batch;
             {
-                py::gil_scoped_release release;
+                GilRelease release;
 #ifdef IXWS_ENGINE_EXTENSIONS
                 // Replies sent by the callbacks of the previous batch go out now,
                 // one write per connection, before their deliveries are acknowledged.
@@ -398,8 +401,10 @@ namespace ixws
 #ifdef IXWS_ENGINE_EXTENSIONS
             ix::WebSocket::beginSendBatch();
 #endif
+            // Once Python is finalizing the events are never delivered.
+            PyGILState_STATE state;
+            if (ensureGilUnlessFinalizing(state))
             {
-                PyGILState_STATE state = PyGILState_Ensure();
                 if (!t_pinnedThreadState)
                 {
                     // Keep this thread's Python thread state for the next passes
@@ -462,9 +467,9 @@ namespace ixws
                 // Free the pinned thread state while Python is alive (the token
                 // keeps it so); if the token is busy or at exit, the OS reclaims it.
                 t_pinnedThreadState = false;
-                if (g_inlineEnabled.load(std::memory_order_acquire))
+                PyGILState_STATE ignored;
+                if (g_inlineEnabled.load(std::memory_order_acquire) && ensureGilUnlessFinalizing(ignored))
                 {
-                    PyGILState_Ensure();
                     PyGILState_Release(PyGILState_LOCKED);
                     PyGILState_Release(PyGILState_UNLOCKED); // counter 0: deleted
                 }
@@ -487,8 +492,20 @@ namespace ixws
             g_inlineEnabled.store(false, std::memory_order_release);
             EventQueue& queue = globalQueue();
             if (queue.holdsToken()) return; // called from a callback: nobody else is inside
-            py::gil_scoped_release nogil;
+            GilRelease nogil;
             queue.awaitToken();
+        }
+
+        // fork(): the child has only the forking thread. Locks other threads
+        // held stay locked there, so the queue and the acknowledgement state
+        // start afresh (the old ones are leaked, their events never delivered).
+        void resetAfterForkInChild()
+        {
+            replaceGlobalQueueInChild();
+            new (&g_ackMutex) std::mutex();
+            new AckList(std::move(g_pendingAcks));
+            new std::vector<std::function<void()>>(std::move(g_pendingAfter));
+            mainThreadIdent() = PyThread_get_thread_ident(); // as CPython decides in the child
         }
 
         py::dict engineInfo()
@@ -516,6 +533,9 @@ PYBIND11_MODULE(_ixws, m)
 
     ixws::initTypeNames();
     ixws::initResultKeys();
+    ixws::mainThreadIdent() =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    pthread_atfork(nullptr, nullptr, &ixws::resetAfterForkInChild);
 #ifdef IXWS_ENGINE_EXTENSIONS
     ix::WebSocket::setLoopPassHook(&ixws::onLoopPass);
     m.def("resolver_threads", [] {
@@ -530,7 +550,7 @@ PYBIND11_MODULE(_ixws, m)
           "Wait (GIL released) up to timeout_seconds (< 0: forever) for engine events or a "
           "wake(), and return every queued event as a list of tuples.");
     m.def("flush_sends", [] {
-        py::gil_scoped_release nogil;
+        ixws::GilRelease nogil;
 #ifdef IXWS_ENGINE_EXTENSIONS
         ix::WebSocket::endSendBatch();
 #endif
@@ -541,6 +561,8 @@ PYBIND11_MODULE(_ixws, m)
     m.def("set_inline_delivery", &ixws::setInlineDelivery, py::arg("deliver"),
           "deliver(batch) is called on engine threads with the events of a loop pass when "
           "no other thread runs callbacks (None: never; returns once no engine thread is inside).");
+    m.def("mark_exit_thread", [] { ixws::exitThreadIdent() = PyThread_get_thread_ident(); },
+          "Called by the atexit handler: this thread finalizes the interpreter (see gil_release.h).");
     m.def("wake", [] { ixws::globalQueue().wake(); },
           "Make a waiting (or the next) next_events() call return at once.");
     m.def("pending_events", [] { return ixws::globalQueue().size(); },

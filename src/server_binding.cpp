@@ -1,5 +1,6 @@
-// ServerCore: an ix::WebSocketServer whose connections are named by small
-// integer ids (lowest free id first) and whose events go to the event queue.
+// ServerCore: an ix::WebSocketServer whose connections are named by integer ids
+// (1, 2, 3, ..., never reused by one server object) and whose events go to the
+// event queue.
 #include "binding_common.h"
 
 #include <ixwebsocket/IXConnectionState.h>
@@ -10,7 +11,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -37,40 +38,23 @@ namespace ixws
 
             const int64_t ref;
 
+            // Ids are never reused for the life of the server object (restarts
+            // included): an id the application still holds after its connection
+            // closed can only fail, never address a newer connection.
             int64_t add(const std::weak_ptr<ix::WebSocket>& ws)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
-                int64_t id;
-                if (!_freeIds.empty())
-                {
-                    id = *_freeIds.begin();
-                    _freeIds.erase(_freeIds.begin());
-                }
-                else
-                {
-                    id = _nextId++;
-                }
+                const int64_t id = _nextId++;
                 _connections[id] = ws;
                 return id;
             }
 
-            // Forgets the connection of id if it is still ws's (a pruned id may
-            // have been handed to a newer connection in the meantime). The id
-            // itself stays reserved until release(): returns whether to call it.
-            bool remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
+            // Forgets the connection of id if it is still ws's.
+            void remove(int64_t id, const std::weak_ptr<ix::WebSocket>& ws)
             {
                 std::lock_guard<std::mutex> lock(_mutex);
                 auto it = _connections.find(id);
-                if (it == _connections.end() || !sameOwner(it->second, ws)) return false;
-                _connections.erase(it);
-                return true;
-            }
-
-            // Makes a removed id available again.
-            void release(int64_t id)
-            {
-                std::lock_guard<std::mutex> lock(_mutex);
-                releaseLocked(id);
+                if (it != _connections.end() && sameOwner(it->second, ws)) _connections.erase(it);
             }
 
             std::vector<int64_t> ids()
@@ -110,38 +94,20 @@ namespace ixws
             }
 
         private:
-            void releaseLocked(int64_t id)
-            {
-                _freeIds.insert(id);
-                // Keep the free set small: ids at the top are given back to _nextId.
-                while (!_freeIds.empty() && *_freeIds.rbegin() == _nextId - 1)
-                {
-                    _freeIds.erase(std::prev(_freeIds.end()));
-                    --_nextId;
-                }
-            }
-
             // Entries whose WebSocket is gone never got their Close event; forget them.
             void pruneLocked()
             {
                 for (auto it = _connections.begin(); it != _connections.end();)
                 {
                     if (it->second.expired())
-                    {
-                        int64_t id = it->first;
                         it = _connections.erase(it);
-                        releaseLocked(id);
-                    }
                     else
-                    {
                         ++it;
-                    }
                 }
             }
 
             std::mutex _mutex;
             std::map<int64_t, std::weak_ptr<ix::WebSocket>> _connections;
-            std::set<int64_t> _freeIds;
             int64_t _nextId = 1;
         };
 
@@ -196,7 +162,8 @@ namespace ixws
                        py::object tls,
                        std::vector<std::string> subprotocols,
                        const py::object& perMessageDeflate,
-                       bool handshakeHook)
+                       bool handshakeHook,
+                       size_t maxPendingHandshakes)
                 : _registry(std::make_shared<ConnectionRegistry>(ref))
                 , _port(port)
                 , _host(std::move(host))
@@ -209,6 +176,7 @@ namespace ixws
                 , _maxMessageSize(maxMessageSize)
                 , _subprotocols(std::move(subprotocols))
                 , _handshakeHook(handshakeHook)
+                , _maxPendingHandshakes(maxPendingHandshakes)
             {
 #ifndef IXWS_ENGINE_EXTENSIONS
                 if (maxMessageSize != 0)
@@ -217,6 +185,8 @@ namespace ixws
                     throw py::value_error("subprotocols needs the bundled engine (upstream servers never answer one)");
                 if (handshakeHook)
                     throw py::value_error("onHandshake needs the bundled engine (extension not available)");
+                if (maxPendingHandshakes != 0)
+                    throw py::value_error("maxPendingHandshakes needs the bundled engine (extension not available)");
 #endif
                 if (!perMessageDeflate.is_none())
                 {
@@ -250,6 +220,7 @@ namespace ixws
 
             ~ServerCore()
             {
+                if (_abandoned) return;
                 ReleaseGilIfHeld nogil;
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 if (_server)
@@ -268,7 +239,9 @@ namespace ixws
             // listen() + start(). Returns (ok, message).
             std::pair<bool, std::string> start()
             {
-                py::gil_scoped_release nogil;
+                GilRelease nogil;
+                if (_stoppingThread.load() == std::this_thread::get_id())
+                    return {false, "server is stopping"}; // from a signal handler inside stop()
                 std::lock_guard<std::mutex> lock(_lifecycle);
                 if (_running) return {false, "server is already running"};
                 if (_server)
@@ -298,6 +271,7 @@ namespace ixws
                 if (_disableDeflate) server->disablePerMessageDeflate();
 #ifdef IXWS_ENGINE_EXTENSIONS
                 if (_maxMessageSize != 0) server->setMaxMessageSize(_maxMessageSize);
+                server->setMaxPendingHandshakes(_maxPendingHandshakes);
                 if (!_subprotocols.empty()) server->setSubProtocols(_subprotocols);
                 if (_handshakeHook)
                 {
@@ -376,14 +350,8 @@ namespace ixws
                                 {
                                     int64_t id = slot->exchange(0);
                                     if (id == 0) return;
-                                    // The connection leaves clients() now, but its id is
-                                    // only reused once Python has handled this Close:
-                                    // a send() to the id from an earlier callback must
-                                    // fail, not reach a newer connection.
-                                    Event ev = eventFromMessage(registry->ref, id, msg);
-                                    if (registry->remove(id, weak))
-                                        ev.afterHandled = [registry, id] { registry->release(id); };
-                                    globalQueue().push(std::move(ev));
+                                    registry->remove(id, weak);
+                                    globalQueue().push(eventFromMessage(registry->ref, id, msg));
                                     break;
                                 }
                                 case ix::WebSocketMessageType::Error:
@@ -427,20 +395,42 @@ namespace ixws
             void stop(int code, const std::string& reason, int timeoutMs)
             {
                 if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
-                py::gil_scoped_release nogil;
-                std::lock_guard<std::mutex> lock(_lifecycle);
-                if (_server && _running)
                 {
+                    // Interrupted by a signal handler, the connections still in
+                    // their close handshake are dropped at once.
+                    GilRelease nogil(GilRelease::Interruptible);
+                    // A signal handler stopping this server while this very
+                    // stop() waits runs on this thread, under _lifecycle: the
+                    // stop is under way already.
+                    if (_stoppingThread.load() == std::this_thread::get_id()) return;
+                    std::lock_guard<std::mutex> lock(_lifecycle);
+                    _stoppingThread = std::this_thread::get_id();
+                    if (_server && _running)
+                    {
 #ifdef IXWS_ENGINE_EXTENSIONS
-                    _server->stop(static_cast<uint16_t>(code), reason, timeoutMs < 0 ? kDefaultStopMs : timeoutMs);
+                        _server->stop(static_cast<uint16_t>(code), reason,
+                                      timeoutMs < 0 ? kDefaultStopMs : timeoutMs);
 #else
-                    (void)reason;
-                    (void)timeoutMs;
-                    _server->stop();
+                        (void)reason;
+                        (void)timeoutMs;
+                        _server->stop();
 #endif
+                    }
+                    _running = false;
+                    _registry->prune();
+                    _stoppingThread = std::thread::id();
                 }
+                throwIfSignalled();
+            }
+
+            // In a forked child (see ClientCore::abandonAfterFork): the engine
+            // server is leaked untouched; no lock is taken (its holder may be
+            // a thread that does not exist here).
+            void abandonAfterFork()
+            {
+                _abandoned = true;
+                if (_server) new std::unique_ptr<ix::WebSocketServer>(std::move(_server));
                 _running = false;
-                _registry->prune();
             }
 
             bool running() const { return _running.load(); }
@@ -472,7 +462,7 @@ namespace ixws
                 if (!ws) return py::none();
                 size_t n;
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil;
                     n = ws->bufferedAmount();
                     ws.reset();
                 }
@@ -505,7 +495,7 @@ namespace ixws
                 Targets tg = targets(clients);
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil(GilRelease::Interruptible); // a blocked send lets handlers run
 #ifdef IXWS_ENGINE_EXTENSIONS
                     if (tg.size() > 1 && compress)
                     {
@@ -541,6 +531,7 @@ namespace ixws
                         }
                     }
                 }
+                throwIfSignalled();
                 return resultList(tg, results);
             }
 
@@ -554,7 +545,7 @@ namespace ixws
                 Targets tg = targets(clients);
                 std::vector<ix::WebSocketSendInfo> results(tg.size());
                 {
-                    py::gil_scoped_release nogil;
+                    GilRelease nogil;
                     for (size_t i = 0; i < tg.size(); ++i)
                     {
                         auto& ws = tg[i].second;
@@ -571,7 +562,7 @@ namespace ixws
                 if (code < 0 || code > 65535) throw py::value_error("close code must be in 0..65535");
                 auto ws = _registry->find(id);
                 if (!ws) return false;
-                py::gil_scoped_release nogil;
+                GilRelease nogil;
                 ws->close(static_cast<uint16_t>(code), reason);
                 ws.reset();
                 return true;
@@ -593,6 +584,8 @@ namespace ixws
             std::mutex _lifecycle;
             std::unique_ptr<ix::WebSocketServer> _server;
             std::atomic<bool> _running{false};
+            bool _abandoned = false;
+            std::atomic<std::thread::id> _stoppingThread{}; // inside stop() (see there)
             std::atomic<int> _boundPort{0};
 
             int _port;
@@ -610,6 +603,7 @@ namespace ixws
             size_t _maxMessageSize;
             std::vector<std::string> _subprotocols;
             bool _handshakeHook = false;
+            size_t _maxPendingHandshakes = 0;
             static constexpr int kDefaultStopMs = 1500; // the engine's stop(): close timeout + margin
             bool _hasTls = false;
             ix::SocketTLSOptions _tls;
@@ -624,17 +618,18 @@ namespace ixws
     {
         py::class_<ServerCore>(m, "ServerCore")
             .def(py::init<int64_t, int, std::string, int, size_t, int, int, bool, bool, size_t, py::object,
-                          std::vector<std::string>, const py::object&, bool>(),
+                          std::vector<std::string>, const py::object&, bool, size_t>(),
                  py::arg("ref"), py::arg("port") = 8080, py::arg("host") = "127.0.0.1",
                  py::arg("backlog") = 5, py::arg("max_connections") = 128,
                  py::arg("handshake_timeout") = 3, py::arg("ping_interval") = -1,
                  py::arg("enable_pong") = true, py::arg("disable_per_message_deflate") = false,
                  py::arg("max_message_size") = 0, py::arg("tls") = py::none(),
                  py::arg("subprotocols") = std::vector<std::string>(), py::arg("per_message_deflate") = py::none(),
-                 py::arg("handshake_hook") = false)
+                 py::arg("handshake_hook") = false, py::arg("max_pending_handshakes") = 0)
             .def_property_readonly("ref", &ServerCore::ref)
             .def_property_readonly("port", &ServerCore::port)
             .def_property_readonly("running", &ServerCore::running)
+            .def("abandon_after_fork", &ServerCore::abandonAfterFork)
             .def("start", &ServerCore::start)
             .def("stop", &ServerCore::stop, py::arg("code") = 1001, py::arg("reason") = "Going away",
                  py::arg("timeout_ms") = -1)

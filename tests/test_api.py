@@ -131,7 +131,7 @@ def test_stop_then_start_again(server_rec):
     assert server.clients() == []
     assert server.start()["success"]
     c2 = connect(server)
-    assert rec.next("open").client == 1
+    assert rec.next("open").client == 2  # ids are not reused, restarts included
     c.close()
     c2.close()
 
@@ -463,7 +463,7 @@ def test_reconnection_retries_in_background(server_rec):
 # ----------------------------------------------------------------- clients()
 
 
-def test_client_ids_and_lowest_free_reuse(server_rec):
+def test_client_ids_are_never_reused(server_rec):
     server, srec = server_rec
     clients = []
     for expected in (1, 2, 3):
@@ -474,15 +474,15 @@ def test_client_ids_and_lowest_free_reuse(server_rec):
     assert srec.next("close").client == 2
     assert server.clients() == [1, 3]
     clients.append(connect(server))
-    assert srec.next("open").client == 2
-    assert server.clients() == [1, 2, 3]
+    assert srec.next("open").client == 4
+    assert server.clients() == [1, 3, 4]
     clients[0].stop()
     assert srec.next("close").client == 1
     clients.append(connect(server))
-    assert srec.next("open").client == 1
+    assert srec.next("open").client == 5
     clients.append(connect(server))
-    assert srec.next("open").client == 4
-    assert server.clients() == [1, 2, 3, 4]
+    assert srec.next("open").client == 6
+    assert server.clients() == [3, 4, 5, 6]
     for c in clients:
         c.close()
 

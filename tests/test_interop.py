@@ -38,10 +38,10 @@ BIG = 16 * MIB
 
 
 def big_text() -> str:
-    """About 16 MiB of UTF-8 with multi-byte characters, so that frame splits
-    fall inside code points."""
+    """Nearly 16 MiB of UTF-8 with multi-byte characters, so that frame splits
+    fall inside code points (within the default maxMessageSize of 16 MiB)."""
     unit = "h\u00e9llo w\u00f6rld \u20ac \U0001f600 "  # 1+2+3+4-byte characters
-    n = BIG // len(unit.encode("utf-8")) + 1
+    n = BIG // len(unit.encode("utf-8"))
     return unit * n
 
 

@@ -42,7 +42,7 @@ def test_server_defaults_are_upstreams():
         "process": None,
         "port": 8080,
         "host": "127.0.0.1",
-        "backlog": 5,
+        "backlog": 511,  # not upstream's 5: see README, "Options and their defaults"
         "maxConnections": 128,
     }
 
@@ -183,6 +183,7 @@ def _valid_server_value(key):
         "tls": {"certFile": __file__, "keyFile": __file__, "caFile": "NONE"},
         "subprotocols": ["chat"], "onHandshake": print,
         "sendBufferLimit": 65536, "onSlowConsumer": "block", "sendTimeout": 2.5,
+        "maxPendingHandshakes": 8,
     }[key]
 
 

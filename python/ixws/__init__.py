@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from . import _ixws
 from ._client import Client
@@ -36,3 +36,11 @@ def engine_info() -> Dict[str, Any]:
      "extensions": bool} (plus "engine_version" for the bundled engine).
     """
     return dict(_ixws.engine_info())
+
+
+def __dir__() -> List[str]:
+    """Only the public API, not the names used to build it (typing, private modules).
+
+    The submodule ixws.plugin is imported on its own: ``import ixws.plugin``.
+    """
+    return sorted(__all__)

@@ -7,6 +7,9 @@ Commands:
 * ``echo-server``  an echo server (every message sent back with the same type).
 * ``autobahn``     the client side of the Autobahn TestSuite "fuzzingserver"
                    protocol (also served by kosoku).
+* ``connect``      an interactive client: lines typed are sent, messages printed.
+
+``python -m ixws --version`` prints the version and the engine.
 
 Everything here uses only the public Python API (ixws.Server, ixws.Client and
 their events), so it doubles as an example of that API.
@@ -18,6 +21,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from . import _cli_connect
 from ._cli_common import CliError
 
 
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ixws",
         description="ixws: WebSocket server and client on a C++17 IXWebSocket-compatible engine.",
     )
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -91,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="close connections (1009) whose messages exceed N bytes (default: no limit)",
+        help="close connections (1009) whose messages exceed N bytes (default: 16 MiB)",
     )
     echo.add_argument(
         "--max-connections", type=_positive_int, default=None, metavar="N", help="engine default if omitted"
@@ -159,7 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --deflate: also offer client_no_context_takeover (cases 13.2 and 13.5-13.7 need it)",
     )
     ab.add_argument("-q", "--quiet", action="store_true", help="do not print one line per case")
+    _cli_connect.add_parser(sub, _positive_float)
     return parser
+
+
+def _version_text() -> str:
+    import ixws
+
+    info = ixws.engine_info()
+    return f"ixws {ixws.__version__} ({info['engine']} engine, IXWebSocket API {info['version']})"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -202,6 +215,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                 case_info=args.case_info,
                 ca_file=args.ca_file,
                 no_context_takeover=args.no_context_takeover,
+            )
+        if args.command == "connect":
+            return _cli_connect.run_connect(
+                url=args.url,
+                headers=args.header,
+                subprotocols=args.subprotocol,
+                timeout=args.timeout,
+                ca_file=args.ca_file,
+                cert_file=args.cert_file,
+                key_file=args.key_file,
+                insecure=args.insecure,
             )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -29,7 +29,8 @@ class Client(_dispatch.Endpoint):
     def __init__(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> None:
         config = _options.client_options(options, kwargs)
         info = _ixws.engine_info()
-        _options.check_extensions(config, info["extensions"], info["engine"])
+        extensions = info["extensions"]
+        _options.check_extensions(config, extensions, info["engine"])
         method = _options.resolve_method(config["method"])
         ref = _dispatch.next_client_ref()
         super().__init__(ref, 0, method, config["window"], config["process"])
@@ -52,10 +53,10 @@ class Client(_dispatch.Endpoint):
             per_message_deflate=core_deflate,
             disable_per_message_deflate=bool(config.get("disablePerMessageDeflate", False)),
             subprotocols=list(config.get("subprotocols", [])),
-            max_message_size=config.get("maxMessageSize", 0),
+            max_message_size=_options.max_message_size(config, extensions),
             tls=core_tls,
         )
-        slow = _options.slow_consumer_args(config)
+        slow = _options.slow_consumer_args(config, extensions)
         if slow is not None:
             self._core.set_send_buffer_limit(*slow)
         self._closed = False

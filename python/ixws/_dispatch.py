@@ -8,6 +8,7 @@ import atexit
 import collections
 import itertools
 import logging
+import os
 import threading
 import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional, TypeVar
@@ -166,6 +167,8 @@ def live_objects() -> List["Endpoint"]:
 def shutdown(timeout: float = 2.0) -> None:
     """Closes every live object, then stops the dispatcher (used at exit)."""
     global _stopping
+    # This thread finalizes the interpreter next: it may still call ixws then.
+    _ixws.mark_exit_thread()
     # From here on engine threads leave Python alone: events wait for the dispatcher.
     _ixws.set_inline_delivery(None)
     for obj in live_objects():
@@ -181,6 +184,26 @@ def shutdown(timeout: float = 2.0) -> None:
 
 
 atexit.register(shutdown)
+
+
+def _after_fork_in_child() -> None:
+    """os.fork() child: the engine's threads did not survive the fork and every
+    socket is shared with the parent. Inherited servers and clients become
+    closed without touching the wire (their engine objects are leaked, never
+    used again); new ones work, on engine loops the child creates afresh. Locks
+    that other threads held at fork time are replaced, not waited for."""
+    global _registry_lock, _thread_lock, _thread
+    _registry_lock = threading.Lock()
+    _thread_lock = threading.Lock()
+    _thread = None
+    inherited = [r() for r in _registry.values()]
+    _registry.clear()
+    for obj in inherited:
+        if obj is not None:
+            obj._abandon_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Endpoint:
@@ -248,6 +271,17 @@ class Endpoint:
 
     def _shutdown(self) -> None:
         self.close()
+
+    def _abandon_after_fork(self) -> None:
+        """See _after_fork_in_child."""
+        self._closed = True
+        self._queue_cond = threading.Condition(threading.Lock())
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.abandon_after_fork()
 
     def __enter__(self: _E) -> _E:
         return self

@@ -328,12 +328,38 @@ def _seconds(key: str, value: Any) -> float:
     return value
 
 
-def slow_consumer_args(config: Mapping[str, Any]) -> Optional[Tuple[int, int, int]]:
-    """(limit bytes, policy index, timeout ms) for the core, or None when not set."""
-    if not config.get("sendBufferLimit"):
+# Defaults of the Python API that differ from upstream IXWebSocket's (which the
+# C++ engine keeps). README.md, "Options and their defaults", says why each was
+# chosen. The engine-extension ones apply only when the engine has the
+# extensions; built against upstream they stay upstream's (unlimited).
+DEFAULT_BACKLOG = 511
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_SEND_BUFFER_LIMIT = 64 * 1024 * 1024
+DEFAULT_SLOW_CONSUMER = "close"
+DEFAULT_SEND_TIMEOUT = 5
+
+
+def max_message_size(config: Mapping[str, Any], extensions: bool) -> int:
+    """The incoming message limit for the engine (0: unlimited)."""
+    return config.get("maxMessageSize", DEFAULT_MAX_MESSAGE_SIZE if extensions else 0)
+
+
+def max_pending_handshakes(config: Mapping[str, Any], extensions: bool) -> int:
+    """The engine's limit on connections still in the opening handshake.
+
+    Defaults to maxConnections; 0 (and any build against upstream) counts them
+    against maxConnections, as upstream does.
+    """
+    return config.get("maxPendingHandshakes", config["maxConnections"] if extensions else 0)
+
+
+def slow_consumer_args(config: Mapping[str, Any], extensions: bool = True) -> Optional[Tuple[int, int, int]]:
+    """(limit bytes, policy index, timeout ms) for the core, or None for no limit."""
+    limit = config.get("sendBufferLimit", DEFAULT_SEND_BUFFER_LIMIT if extensions else 0)
+    if not limit:
         return None
-    policy = SLOW_CONSUMER_POLICIES.index(config.get("onSlowConsumer", "drop"))
-    return config["sendBufferLimit"], policy, int(config.get("sendTimeout", 5) * 1000)
+    policy = SLOW_CONSUMER_POLICIES.index(config.get("onSlowConsumer", DEFAULT_SLOW_CONSUMER))
+    return limit, policy, int(config.get("sendTimeout", DEFAULT_SEND_TIMEOUT) * 1000)
 
 
 def _uint32(key: str, value: Any) -> int:
@@ -352,10 +378,11 @@ SERVER_KEYS: Dict[str, Tuple[Callable[[str, Any], Any], Any]] = {
     "process": (_check_any, None),
     "port": (_port, 8080),
     "host": (_host, "127.0.0.1"),
-    "backlog": (_nonneg, 5),
+    "backlog": (_nonneg, DEFAULT_BACKLOG),
     "maxConnections": (_positive, 128),
     # engine extras
     "handshakeTimeout": (_positive, _MISSING),
+    "maxPendingHandshakes": (_nonneg, _MISSING),
     "pingInterval": (_interval, _MISSING),
     "enablePong": (_check_bool, _MISSING),
     "perMessageDeflate": (_check_deflate, _MISSING),
@@ -499,6 +526,8 @@ def check_extensions(config: Mapping[str, Any], extensions: bool, engine: str) -
         raise ValueError(f"option 'maxMessageSize' is not supported by the {engine} engine")
     if config.get("sendBufferLimit", 0):
         raise ValueError(f"option 'sendBufferLimit' is not supported by the {engine} engine")
+    if config.get("maxPendingHandshakes", 0):
+        raise ValueError(f"option 'maxPendingHandshakes' is not supported by the {engine} engine")
     if config.get("pingTimeout", -1) > 0:
         raise ValueError(f"option 'pingTimeout' is not supported by the {engine} engine")
     if config.get("onHandshake") is not None:

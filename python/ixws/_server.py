@@ -30,7 +30,8 @@ class Server(_dispatch.Endpoint):
     def __init__(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> None:
         config = _options.server_options(options, kwargs)
         info = _ixws.engine_info()
-        _options.check_extensions(config, info["extensions"], info["engine"])
+        extensions = info["extensions"]
+        _options.check_extensions(config, extensions, info["engine"])
         method = _options.resolve_method(config["method"])
         self._on_handshake = _options.resolve_method(config.get("onHandshake"), "onHandshake")
         ref = _dispatch.next_server_ref()
@@ -55,13 +56,14 @@ class Server(_dispatch.Endpoint):
             ping_interval=config.get("pingInterval", -1),
             enable_pong=config.get("enablePong", True),
             disable_per_message_deflate=disable_deflate,
-            max_message_size=config.get("maxMessageSize", 0),
+            max_message_size=_options.max_message_size(config, extensions),
             tls=core_tls,
             subprotocols=list(config.get("subprotocols", [])),
             per_message_deflate=core_deflate,
             handshake_hook=self._on_handshake is not None,
+            max_pending_handshakes=_options.max_pending_handshakes(config, extensions),
         )
-        slow = _options.slow_consumer_args(config)
+        slow = _options.slow_consumer_args(config, extensions)
         if slow is not None:
             self._core.set_send_buffer_limit(*slow)
         self._lock = threading.Lock()
@@ -143,7 +145,7 @@ class Server(_dispatch.Endpoint):
     # ----------------------------------------------------------- connections
 
     def clients(self) -> List[int]:
-        """Ids of the open connections, sorted (the lowest free id is reused)."""
+        """Ids of the open connections, sorted (ids are never reused by one Server)."""
         if self._closed:
             return []
         return self._core.clients()

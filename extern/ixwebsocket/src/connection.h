@@ -80,6 +80,10 @@ namespace ix::detail
         // (loop thread) before anything is answered; the connection then waits,
         // still bounded by handshakeTimeoutMs, for answerHandshake().
         std::function<void(const std::shared_ptr<Connection>&, const HttpHead& request)> handshakeHook;
+        // When set, asked (loop thread) once an upgrade request passed validation,
+        // before the hook or the 101: false answers 503 and fails the handshake
+        // (the server's limit on established connections).
+        std::function<bool()> admitSession;
     };
 
     class Connection : public IoHandler, public BatchedWriter, public std::enable_shared_from_this<Connection>

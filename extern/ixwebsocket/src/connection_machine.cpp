@@ -134,6 +134,14 @@ namespace ix::detail
             return;
         }
         ServerHandshake hs = evaluateClientRequest(_head->head(), _config.serverHandshake);
+        if (hs.accepted && _config.admitSession && !_config.admitSession())
+        {
+            hs.accepted = false;
+            hs.status = 503;
+            hs.reason = "Too many connections";
+            hs.response =
+                httpErrorResponse(503, hs.reason, _config.serverHandshake.serverHeader, "Retry-After: 1\r\n");
+        }
         if (!hs.accepted)
         {
             out += hs.response;
@@ -461,6 +469,8 @@ namespace ix::detail
             }
             else
             {
+                // Answered (RFC 9110 408), not a silent close.
+                out += httpErrorResponse(408, "Request Timeout", _config.serverHandshake.serverHeader);
                 failHandshake(408, "Handshake timed out", o);
             }
             return;

@@ -20,6 +20,7 @@
 #include "ixwebsocket/IXWebSocket.h"
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,6 +85,9 @@ namespace ix::detail
         // Server
         ServerHandshakeOptions serverHandshake;
         bool handshakeHook = false; // a valid request waits for answerHook()
+        // Asked once a request passed validation, before the hook or the 101:
+        // false answers 503 (the server's limit on established connections).
+        std::function<bool()> admitSession;
     };
 
     class ConnectionMachine

@@ -38,6 +38,7 @@ namespace ix::detail
             c.extensionsOffer = o.extensionsOffer;
             c.serverHandshake = o.serverHandshake;
             c.handshakeHook = static_cast<bool>(o.handshakeHook);
+            c.admitSession = o.admitSession;
             return c;
         }
 

@@ -18,6 +18,28 @@ namespace ix::detail
         // e.g. inside an I/O handler).
         thread_local EventLoop* t_atPassHook = nullptr;
         std::atomic<void (*)(bool)> g_passHook {nullptr};
+        thread_local EventLoop::InterruptCheck t_interruptCheck = nullptr;
+
+        // Bumped in a forked child: loops of an older epoch are orphaned.
+        std::atomic<uint64_t> g_forkEpoch {0};
+        // The shared client loop of this epoch (a leaked holder: see shared()).
+        std::mutex g_sharedMutex;
+        std::shared_ptr<EventLoop>* g_shared = nullptr;
+
+        // Held across fork() so that the child never inherits it locked.
+        void lockSharedForFork() { g_sharedMutex.lock(); }
+        void unlockSharedInParent() { g_sharedMutex.unlock(); }
+        void forgetLoopsInChild()
+        {
+            g_forkEpoch.fetch_add(1, std::memory_order_relaxed);
+            g_shared = nullptr; // the old loop stays allocated: clients still refer to it
+            t_onLoopThread = false;
+            t_atPassHook = nullptr;
+            g_sharedMutex.unlock(); // locked by this (the forking) thread
+        }
+
+        const bool g_forkHandlersInstalled =
+            ::pthread_atfork(&lockSharedForFork, &unlockSharedInParent, &forgetLoopsInChild) == 0;
 
         void runPassHook(bool loopExiting)
         {
@@ -26,6 +48,17 @@ namespace ix::detail
     } // namespace
 
     bool EventLoop::onAnyLoopThread() { return t_onLoopThread; }
+
+    EventLoop::InterruptCheck EventLoop::setThreadInterruptCheck(InterruptCheck check)
+    {
+        InterruptCheck previous = t_interruptCheck;
+        t_interruptCheck = check;
+        return previous;
+    }
+
+    EventLoop::InterruptCheck EventLoop::threadInterruptCheck() { return t_interruptCheck; }
+
+    bool EventLoop::orphaned() const { return _forkEpoch != g_forkEpoch.load(std::memory_order_relaxed); }
 
     void EventLoop::setPassHook(void (*hook)(bool)) { g_passHook.store(hook, std::memory_order_release); }
 
@@ -66,12 +99,16 @@ namespace ix::detail
     EventLoop& EventLoop::shared()
     {
         // Deliberately never destroyed: client objects may still be closing while
-        // static destructors run at exit, and the OS reclaims the thread.
-        static auto* holder = new std::shared_ptr<EventLoop>(create("ixws-client"));
-        return **holder;
+        // static destructors run at exit, and the OS reclaims the thread. A
+        // forked child makes its own on first use (forgetLoopsInChild).
+        (void) g_forkHandlersInstalled;
+        std::lock_guard<std::mutex> lock(g_sharedMutex);
+        if (g_shared == nullptr) g_shared = new std::shared_ptr<EventLoop>(create("ixws-client"));
+        return **g_shared;
     }
 
-    EventLoop::EventLoop(const std::string& name) : _name(name)
+    EventLoop::EventLoop(const std::string& name)
+        : _name(name), _forkEpoch(g_forkEpoch.load(std::memory_order_relaxed))
     {
         _epollFd = ::epoll_create1(EPOLL_CLOEXEC);
         _wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -83,6 +120,18 @@ namespace ix::detail
 
     EventLoop::~EventLoop()
     {
+        if (orphaned())
+        {
+            // Inherited through fork(): its thread does not exist here (joining
+            // would hang, a joinable std::thread would abort) and its handlers
+            // own sockets shared with the parent. Leave all of it alone.
+            new std::thread(std::move(_thread));
+            new std::unordered_map<int, std::shared_ptr<IoHandler>>(std::move(_handlers));
+            new std::vector<std::shared_ptr<IoHandler>>(std::move(_retired));
+            new std::unordered_map<TimerId, Task>(std::move(_timerTasks));
+            new std::vector<Task>(std::move(_tasks));
+            return;
+        }
         stop();
         if (_thread.joinable()) _thread.detach();
         _handlers.clear();
@@ -93,6 +142,7 @@ namespace ix::detail
 
     void EventLoop::post(Task task)
     {
+        if (orphaned()) return; // nobody would run it; its mutex may be held by a thread gone with fork()
         bool needWake;
         {
             std::lock_guard<std::mutex> lock(_taskMutex);
@@ -134,6 +184,7 @@ namespace ix::detail
 
     void EventLoop::modify(int fd, uint32_t events, IoHandler* handler)
     {
+        if (orphaned()) return; // the epoll set is the parent's too
         epoll_event ev {};
         ev.events = events;
         ev.data.ptr = handler;
@@ -227,6 +278,9 @@ namespace ix::detail
             runPassHook(false);
             t_atPassHook = nullptr;
         }
+        // A child forked from a callback on this thread: the loop belongs to
+        // the parent (its epoll set too), it must not wait for its events.
+        if (orphaned()) return false;
         {
             std::lock_guard<std::mutex> lock(_taskMutex);
             if (_stopRequested) return false;
@@ -263,6 +317,7 @@ namespace ix::detail
         while (iterate(-1))
         {
         }
+        if (orphaned()) return; // see iterate(): nothing here is the child's to clean up
         // Drop everything still registered; handlers close their own fds.
         _handlers.clear();
         _retired.clear();
@@ -284,6 +339,7 @@ namespace ix::detail
 
     void EventLoop::stop()
     {
+        if (orphaned()) return;
         {
             std::lock_guard<std::mutex> lock(_taskMutex);
             if (_stopRequested && !_thread.joinable()) return;

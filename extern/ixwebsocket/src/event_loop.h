@@ -3,6 +3,7 @@
 // cross-thread wake-ups. Every socket of a server (listening and accepted) and
 // every client connection lives on a loop; the thread count never depends on the
 // number of connections.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -62,17 +63,50 @@ namespace ix::detail
         static bool canPumpWhileWaiting();
         static bool pumpWhileWaiting(int maxWaitMs);
 
+        // Per thread: see waitTurning. Returns the previous check.
+        using InterruptCheck = bool (*)();
+        static InterruptCheck setThreadInterruptCheck(InterruptCheck check);
+        static InterruptCheck threadInterruptCheck();
+
+        // fork(): only the forking thread goes on in the child, so no loop
+        // created before the fork runs there. Such a loop is orphaned: it
+        // drops posted tasks, never touches its epoll set (shared with the
+        // parent) and is never joined; objects on it must be left alone (the
+        // binding leaks them). shared() gives the child a new loop.
+        bool orphaned() const;
+
         // Waits with `lock` held on entry and exit until pred() or the deadline.
         // At a pass hook it turns that loop meanwhile (what we wait for may need
         // it, e.g. the peer is a connection of that same loop), looking at pred()
         // at least every kPumpSliceMs: another thread may meet it without waking
         // this loop. Elsewhere it waits on `cv`.
+        // Elsewhere, a thread with an interrupt check (setThreadInterruptCheck)
+        // waits in slices of kInterruptSliceMs and runs the check between them
+        // with `lock` released; a check returning true ends the wait early (the
+        // result is then pred(), as on a timeout).
         static constexpr int kPumpSliceMs = 2;
+        static constexpr int kInterruptSliceMs = 40;
         template <class Pred>
         static bool waitTurning(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                                 Clock::time_point deadline, Pred pred)
         {
-            if (!canPumpWhileWaiting()) return cv.wait_until(lock, deadline, pred);
+            if (!canPumpWhileWaiting())
+            {
+                InterruptCheck check = threadInterruptCheck();
+                if (check == nullptr) return cv.wait_until(lock, deadline, pred);
+                while (!pred())
+                {
+                    const auto now = Clock::now();
+                    if (now >= deadline) return false;
+                    const auto sliceEnd = std::min(deadline, now + std::chrono::milliseconds(kInterruptSliceMs));
+                    if (cv.wait_until(lock, sliceEnd, pred)) return true;
+                    lock.unlock();
+                    const bool interrupted = check();
+                    lock.lock();
+                    if (interrupted) return pred();
+                }
+                return true;
+            }
             while (!pred())
             {
                 if (Clock::now() >= deadline) return false;
@@ -116,6 +150,7 @@ namespace ix::detail
         std::thread::id _threadId;
         bool _running = true; // loop thread only after start
         bool _deleteWhenDone = false; // loop thread only: its last owner let go on it
+        uint64_t _forkEpoch = 0;      // see orphaned()
 
         std::mutex _taskMutex;
         std::vector<Task> _tasks;

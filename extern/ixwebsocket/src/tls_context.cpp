@@ -1,5 +1,7 @@
 #include "tls_context.h"
 
+#include <pthread.h>
+
 #include <map>
 #include <mutex>
 #include <openssl/err.h>
@@ -122,9 +124,20 @@ namespace ix::detail
         return key;
     }
 
+    namespace
+    {
+        // Guards the shared client contexts. Held across fork() so that a
+        // child never inherits it locked by a thread that is gone there.
+        std::mutex g_sharedClientMutex;
+        const bool g_sharedClientForkSafe =
+            ::pthread_atfork([] { g_sharedClientMutex.lock(); }, [] { g_sharedClientMutex.unlock(); },
+                             [] { g_sharedClientMutex.unlock(); }) == 0;
+    } // namespace
+
     std::shared_ptr<TlsContext> TlsContext::sharedClient(const SocketTLSOptions& options, std::string& error)
     {
-        static std::mutex mutex;
+        (void) g_sharedClientForkSafe;
+        std::mutex& mutex = g_sharedClientMutex;
         static std::map<std::string, std::weak_ptr<TlsContext>> cache;
         const std::string key = cacheKey(options);
         {

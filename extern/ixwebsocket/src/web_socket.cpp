@@ -291,6 +291,11 @@ namespace ix
     size_t WebSocket::getResolverThreadCount() { return detail::Resolver::shared().threadCount(); }
 
     size_t WebSocket::getResolverMaxThreads() { return detail::Resolver::shared().maxThreads(); }
+
+    WebSocket::WaitInterruptCheck WebSocket::setThreadWaitInterrupt(WaitInterruptCheck check)
+    {
+        return detail::EventLoop::setThreadInterruptCheck(check);
+    }
     WebSocketInitResult WebSocket::startAndWait(int timeoutSecs) { return _core->startAndWait(timeoutSecs); }
 
     int WebSocket::getPingTimeout() const

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <condition_variable>
 #include <unordered_map>
+#include <unordered_set>
 #include <unistd.h>
 
 namespace ix
@@ -34,10 +35,18 @@ namespace ix
         OnConnectionCallback onConnection;
         OnClientMessageCallback onClientMessage;
 
+        // 0: connections in the opening handshake count against maxConnections
+        // (upstream). Else they have this limit of their own, and a connection
+        // takes one of the maxConnections slots only once its upgrade request
+        // is complete and valid (admitSession).
+        std::atomic<size_t> maxPendingHandshakes {0};
+
         // Every connection from accept to its end, handshaking ones included.
         std::mutex mutex;
         std::condition_variable changed;
         std::unordered_map<WebSocket*, std::shared_ptr<WebSocket>> connections;
+        // With maxPendingHandshakes: the connections holding a maxConnections slot.
+        std::unordered_set<WebSocket*> admitted;
         bool stopping = false;
     };
 
@@ -114,6 +123,8 @@ namespace ix
     void WebSocketServer::setHandshakeHook(const OnHandshakeCallback& hook) { _impl->handshakeHook = hook; }
     std::vector<std::string> WebSocketServer::getSubProtocols() const { return _impl->subprotocols; }
     size_t WebSocketServer::getMaxMessageSize() const { return _impl->maxMessageSize; }
+    void WebSocketServer::setMaxPendingHandshakes(size_t count) { _impl->maxPendingHandshakes = count; }
+    size_t WebSocketServer::getMaxPendingHandshakes() const { return _impl->maxPendingHandshakes; }
 
     bool WebSocketServer::listenAndStart()
     {
@@ -175,13 +186,26 @@ namespace ix
                 ::close(fd);
                 return;
             }
-            if (_impl->connections.size() >= _maxConnections)
+            const size_t pendingLimit = _impl->maxPendingHandshakes;
+            const size_t established = pendingLimit == 0 ? _impl->connections.size() : _impl->admitted.size();
+            if (established >= _maxConnections)
             {
                 // Answer instead of a silent drop (upstream just closes the socket).
                 logError("WebSocketServer: reached max connections = " + std::to_string(_maxConnections) +
                          ". Answering 503.");
                 detail::Connection::rejectServer(
                     *_loop, fd, detail::httpErrorResponse(503, "Too many connections", userAgent(), "Retry-After: 1\r\n"),
+                    kCloseTimeoutMs, _tlsContext);
+                return;
+            }
+            if (pendingLimit != 0 && _impl->connections.size() - _impl->admitted.size() >= pendingLimit)
+            {
+                // An info line: a flood of slow handshakes must not flood the log.
+                logInfo("WebSocketServer: reached max pending handshakes = " + std::to_string(pendingLimit) +
+                        ". Answering 503.");
+                detail::Connection::rejectServer(
+                    *_loop, fd,
+                    detail::httpErrorResponse(503, "Too many pending handshakes", userAgent(), "Retry-After: 1\r\n"),
                     kCloseTimeoutMs, _tlsContext);
                 return;
             }
@@ -233,6 +257,7 @@ namespace ix
                     dropped = std::move(it->second);
                     impl->connections.erase(it);
                 }
+                impl->admitted.erase(key);
             }
             impl->changed.notify_all();
             state->setTerminated();
@@ -267,6 +292,18 @@ namespace ix
             policy.clientMaxWindowBits = d.getClientMaxWindowBits();
             policy.serverNoContextTakeover = d.getServerNoContextTakeover();
             policy.clientNoContextTakeover = d.getClientNoContextTakeover();
+        }
+        if (_impl->maxPendingHandshakes != 0)
+        {
+            const size_t maxConnections = _maxConnections;
+            options.admitSession = [weakImpl, key, maxConnections] {
+                auto impl = weakImpl.lock();
+                if (!impl) return false;
+                std::lock_guard<std::mutex> lock(impl->mutex);
+                if (impl->admitted.size() >= maxConnections) return false;
+                impl->admitted.insert(key);
+                return true;
+            };
         }
         if (_impl->handshakeHook)
         {
@@ -336,9 +373,12 @@ namespace ix
             }
             loop->post(closeAll);
             {
+                // From a callback on another loop (e.g. the client loop, whose
+                // connections may be our peers) that loop keeps turning.
                 std::unique_lock<std::mutex> lock(impl->mutex);
-                impl->changed.wait_for(lock, std::chrono::milliseconds(timeoutMs),
-                                       [&] { return impl->stopping && impl->connections.empty(); });
+                detail::EventLoop::waitTurning(impl->changed, lock,
+                                               detail::EventLoop::Clock::now() + std::chrono::milliseconds(timeoutMs),
+                                               [&] { return impl->stopping && impl->connections.empty(); });
             }
             // Whatever did not finish its close handshake in time is dropped.
             loop->post([impl] {
@@ -354,6 +394,7 @@ namespace ix
         SocketServer::stop();
         std::lock_guard<std::mutex> lock(_impl->mutex);
         _impl->connections.clear();
+        _impl->admitted.clear();
         _impl->stopping = false;
     }
 } // namespace ix

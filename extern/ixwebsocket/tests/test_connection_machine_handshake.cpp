@@ -264,6 +264,24 @@ namespace
             CHECK_EQ(s.out.compare(0, 12, "HTTP/1.1 431"), 0);
         }
         {
+            // Over the server's limit on established connections: 503 at admission.
+            MachineConfig c = serverConfig(true);
+            int asked = 0;
+            c.admitSession = [&asked] { return ++asked > 1; };
+            Server s(c);
+            MachineOutput o;
+            s.m.receive(kRequest.data(), kRequest.size(), s.out, o);
+            CHECK_EQ(asked, 1);
+            CHECK(o.failed && !o.askHook);
+            CHECK_EQ(o.failure.http_status, 503);
+            CHECK_EQ(o.failure.errorStr, std::string("Too many connections"));
+            CHECK(s.out.find("Retry-After: 1\r\n") != std::string::npos);
+            Server admitted(c);
+            MachineOutput ok;
+            admitted.m.receive(kRequest.data(), kRequest.size(), admitted.out, ok);
+            CHECK(ok.askHook);
+        }
+        {
             Server s;
             MachineOutput o;
             s.m.receive(kRequest.data(), 10, s.out, o);
@@ -280,6 +298,7 @@ namespace
         CHECK(o.failed);
         CHECK_EQ(o.failure.http_status, 408);
         CHECK_EQ(o.failure.errorStr, std::string("Handshake timed out"));
+        CHECK_EQ(s.out.compare(0, 28, "HTTP/1.1 408 Request Timeout"), 0); // answered, not a silent close
         CHECK(o.teardown == Teardown::DrainIfUnsent);
 
         ConnectionMachine tls(serverConfig(false, true));

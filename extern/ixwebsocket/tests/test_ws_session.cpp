@@ -467,6 +467,49 @@ namespace
             s.receive("abc", 3, out, ev);
             CHECK_EQ(s.bufferedIncoming(), size_t(3));
         }
+        // A header announcing 2^62 bytes, nothing after it, as a connection runs
+        // the session (failures deferred until earlier events are handled): the
+        // failure is decided on the header alone, and committing it sends 1009.
+        // The same for a continuation whose length plus what the message holds
+        // passes the limit, and for a compressed message (wire-size bound).
+        const std::string announce62("\x82\xFF\x40\x00\x00\x00\x00\x00\x00\x00\x3A\xC1\x07\x9E", 14);
+        const std::string compressed62("\xC2\xFF\x40\x00\x00\x00\x00\x00\x00\x00\x3A\xC1\x07\x9E", 14);
+        WsSession::Config deferred = server();
+        deferred.maxMessageSize = 16u << 20;
+        deferred.deferFailure = true;
+        WsSession::Config deflated = deferred;
+        deflated.deflateNegotiated = true;
+        struct Case
+        {
+            WsSession::Config config;
+            std::string before; // whole frames fed first
+            std::string header; // the header that must fail
+        };
+        const std::string almost(deferred.maxMessageSize - 1, 'a');
+        const Case cases[] = {
+            {deferred, "", announce62},
+            {deflated, "", compressed62},
+            {deferred, frame(kBinary, almost, false), frame(kContinuation, "bb").substr(0, 6)},
+        };
+        for (const Case& k : cases)
+        {
+            WsSession s(k.config);
+            std::string out;
+            std::vector<SessionEvent> ev;
+            s.receive(k.before.data(), k.before.size(), out, ev);
+            CHECK(s.state() == State::Open);
+            CHECK(!s.hasPendingFailure());
+            ev.clear();
+            s.receive(k.header.data(), k.header.size(), out, ev);
+            CHECK(s.hasPendingFailure());
+            CHECK(ev.empty());
+            s.commitFailure(out, ev);
+            CHECK(s.state() == State::Closed);
+            CHECK_EQ(s.bufferedIncoming(), size_t(0));
+            CHECK_EQ(describeEvents(ev), std::string(" close(1009,\"Message too big\",local)"));
+            bool allMasked = false, noneMasked = false;
+            CHECK_EQ(describeOut(out, allMasked, noneMasked), " out(8," + show(closePayload(1009, "Message too big")) + ")");
+        }
     }
 
     void testPingPong()

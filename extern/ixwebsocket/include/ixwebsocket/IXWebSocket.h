@@ -192,6 +192,15 @@ namespace ix
         // their bound.
         static size_t getResolverThreadCount();
         static size_t getResolverMaxThreads();
+        // For the calling thread (not an engine thread): blocking calls
+        // (startAndWait, connect, stop, a send blocked by the slow-consumer
+        // policy, WebSocketServer::stop) wait in slices of a few tens of ms and
+        // call `check` between them, with no engine lock held; when it returns
+        // true the call stops waiting as if its timeout had passed (stop()
+        // then drops the connection). A binding uses it to run signal
+        // handlers. nullptr removes it; returns the previous check.
+        using WaitInterruptCheck = bool (*)();
+        static WaitInterruptCheck setThreadWaitInterrupt(WaitInterruptCheck check);
         // start(), then waits for the outcome of the first attempt, whose
         // handshake budget is timeoutSecs (later attempts use the handshake
         // timeout), and returns it. Unlike connect(), a failure is reported with

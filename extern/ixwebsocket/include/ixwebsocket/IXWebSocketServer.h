@@ -92,6 +92,15 @@ namespace ix
         // Largest incoming message per connection; 0 = unlimited (close 1009).
         void setMaxMessageSize(size_t bytes);
         size_t getMaxMessageSize() const;
+        // Connections still in the opening handshake get a limit of their own
+        // (over it: 503 "Too many pending handshakes"), and a connection counts
+        // against maxConnections only once its upgrade request is complete and
+        // valid (a 503 then if maxConnections is reached). A wave of slow
+        // handshakes then never takes an established connection's slot.
+        // 0 (default) = upstream: handshakes count against maxConnections.
+        // Set before start().
+        void setMaxPendingHandshakes(size_t count);
+        size_t getMaxPendingHandshakes() const;
         // stop() with a chosen close code/reason and a bound (ms) on the wait for
         // close handshakes before the remaining connections are dropped.
         void stop(uint16_t code, const std::string& reason, int timeoutMs);
