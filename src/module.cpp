@@ -538,6 +538,12 @@ PYBIND11_MODULE(_ixws, m)
     pthread_atfork(nullptr, nullptr, &ixws::resetAfterForkInChild);
 #ifdef IXWS_ENGINE_EXTENSIONS
     ix::WebSocket::setLoopPassHook(&ixws::onLoopPass);
+    m.def("resolver_threads", [] {
+        py::dict d;
+        d["threads"] = ix::WebSocket::getResolverThreadCount();
+        d["max_threads"] = ix::WebSocket::getResolverMaxThreads();
+        return d;
+    }, "The engine's name-resolver pool: {threads: alive now, max_threads: its bound}.");
 #endif
 
     m.def("next_events", &ixws::nextEvents, py::arg("timeout_seconds") = -1.0,

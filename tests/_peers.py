@@ -226,11 +226,16 @@ class RawConn:
             raise
         return cls(sock, rest)
 
+    # Bound on one sendall(): recv_frame() leaves the socket with whatever was
+    # left of its own deadline (possibly milliseconds), too short for a large echo.
+    SEND_TIMEOUT = 30.0
+
     def send_frame(self, opcode: int, payload: bytes = b"", **kw: Any) -> None:
         kw.setdefault("mask", self.mask)
-        self.sock.sendall(build_frame(opcode, payload, **kw))
+        self.send_raw(build_frame(opcode, payload, **kw))
 
     def send_raw(self, data: bytes) -> None:
+        self.sock.settimeout(self.SEND_TIMEOUT)
         self.sock.sendall(data)
 
     def recv_frame(self, timeout: float = 5.0) -> Optional[Frame]:

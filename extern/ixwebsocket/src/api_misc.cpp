@@ -1,16 +1,12 @@
 // Small free functions and constants of the public ix API: header-name ordering,
-// close constants, the net-system shims, free-port lookup, the User-Agent string
-// and the reconnection backoff formula.
+// close constants, the net-system shims, free-port lookup and the reconnection
+// backoff formula.
 #include "IXExponentialBackoff.h"
 #include "IXGetFreePort.h"
 #include "IXNetSystem.h"
 #include "IXStrCaseCompare.h"
-#include "IXUserAgent.h"
 #include "IXWebSocketCloseConstants.h"
 #include "IXWebSocketVersion.h"
-
-#include <openssl/opensslv.h>
-#include <zlib.h>
 
 #include <cstring>
 #include <random>
@@ -149,29 +145,6 @@ namespace ix
             if (bindLoopback(candidate) == candidate) return candidate;
         }
         return -1;
-    }
-
-    // ------------------------------------------------------------ user agent
-
-    std::string userAgent()
-    {
-        // Format of spec 17.1: "ixwebsocket/<version> <platform>[ ssl...| nossl][ zlib <v>]".
-        std::string ua = "ixwebsocket/";
-        ua += IX_WEBSOCKET_VERSION;
-#if defined(__linux__)
-        ua += " linux";
-#elif defined(__APPLE__)
-        ua += " macos";
-#elif defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
-        ua += " bsd";
-#else
-        ua += " unknown";
-#endif
-        ua += " ssl/OpenSSL ";
-        ua += OPENSSL_VERSION_TEXT;
-        ua += " zlib ";
-        ua += zlibVersion();
-        return ua;
     }
 
     // --------------------------------------------------------------- backoff

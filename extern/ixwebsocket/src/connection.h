@@ -1,28 +1,28 @@
 #pragma once
-// One WebSocket connection on an event loop, for either role: the TCP socket,
-// the opening handshake, then a WsSession, and an orderly TCP teardown.
+// One WebSocket connection on an event loop, for either role: it wires a
+// ConnectionMachine (the lifecycle, Sans-I/O) to a Stream (plain or TLS), an
+// OutputBuffer and, for clients, a Dialer, and tells its owner what happened.
+// How a connection comes up (client dialing, server accept and reject, TLS
+// start) is in connection_setup.cpp; the rest in connection.cpp.
 //
 // Threads: I/O, timers and owner notifications happen on the loop thread.
 // sendMessage/sendControl/close/readyState/bufferedAmount may be called from any
 // thread; they take the connection's mutex and write directly to the socket when
 // nothing is queued (write-first; EPOLLOUT is armed only after a short write).
 // Owner callbacks never run with that mutex held, so they may call back in.
+#include "connection_machine.h"
+#include "dialer.h"
 #include "event_loop.h"
-#include "handshake.h"
+#include "output_buffer.h"
+#include "send_batch.h"
+#include "stream.h"
 #include "tls_context.h"
-#include "url.h"
-#include "ws_session.h"
 #include "ixwebsocket/IXWebSocket.h"
-#include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <sys/types.h>
 #include <vector>
-
-struct addrinfo;
 
 namespace ix::detail
 {
@@ -61,7 +61,7 @@ namespace ix::detail
         bool ackDeliveries = false;
         // Slow consumers (see WebSocket::setSendBufferLimit); 0: no limit.
         size_t sendBufferLimit = 0;
-        int slowConsumerPolicy = 0; // SlowConsumerPolicy: 0 drop, 1 block, 2 close
+        SlowConsumerPolicy slowConsumerPolicy = SlowConsumerPolicy::Drop;
         int sendTimeoutMs = 5000;
         // Server: the accepted socket has TCP_NODELAY already (inherited from
         // the listening socket), so acceptServer() need not set it.
@@ -86,9 +86,7 @@ namespace ix::detail
         std::function<bool()> admitSession;
     };
 
-    class TlsStream;
-
-    class Connection : public IoHandler, public std::enable_shared_from_this<Connection>
+    class Connection : public IoHandler, public BatchedWriter, public std::enable_shared_from_this<Connection>
     {
     public:
         // Starts a client attempt (DNS, TCP connect, handshake). Any thread.
@@ -126,7 +124,7 @@ namespace ix::detail
         // the payload itself when this session cannot share frames.
         WebSocketSendInfo sendPrepared(const std::string& frame, size_t headerSize, bool binary);
         // Writes what a send batch left queued (send_batch.cpp). Any thread.
-        void flushBatched();
+        void flushBatched() override;
         // Starts the closing handshake (Open), or cancels the attempt (handshake).
         void close(uint16_t code, const std::string& reason);
         // Open connections only, any thread but the loop's: writes our Close now
@@ -152,70 +150,58 @@ namespace ix::detail
         void onIoEvents(uint32_t events) override;
 
     private:
-        enum class Phase
-        {
-            Resolving,
-            Connecting,
-            Handshake,
-            Open,     // the session decides Open/Closing
-            Draining, // close handshake done: flush, FIN, wait for the peer's FIN
-            Done
-        };
+        using Phase = ConnectionMachine::Phase;
 
         Connection(EventLoop& loop, ConnectionOptions options, std::shared_ptr<ConnectionOwner> owner);
 
-        // Client phases
-        void startResolve();
+        // ---- coming up (connection_setup.cpp)
         void onResolved(addrinfo* list, const std::string& error);
         void connectNext();
-        void onConnected(uint32_t events);
-        void sendClientRequest();
         // Plain TCP, just after connect(): sends the request if the socket is
-        // connected already (then Handshake); see connection.cpp.
+        // connected already (then Handshake); see connection_setup.cpp.
         bool sendRequestIfConnected(int& error);
-        void onClientHandshakeData(const char* data, size_t size);
-        // Server phase
-        void onServerHandshakeData(const char* data, size_t size);
-
-        void openSession(WebSocketInitResult&& result, const char* rest, size_t restSize);
-        void onSessionData(const char* data, size_t size);
-        void afterSessionStep(std::vector<SessionEvent>& events);
-        void handleReadable();
-        void handleWritable();
-        void onInput(const char* data, size_t size);
-        // TLS (tls_stream): the handshake and reads, driven by readiness events.
+        void onConnected(uint32_t events);
+        void adoptSocket(int fd, bool writeInterest); // registers fd on the loop
         bool startTls();
         void driveTlsHandshake();
-        void handleTlsReadable();
-        void discardInput();
-        void failHandshake(int httpStatus, const std::string& reason);
+
+        // ---- running (connection.cpp)
+        // Runs one machine call under the mutex, writes what it queued, then
+        // acts on its output without the mutex (settle).
+        template <class MachineCall>
+        void step(MachineCall&& call)
+        {
+            // Owner code run by settle() may start another step: that one gets
+            // its own output.
+            MachineOutput nested;
+            MachineOutput& o = _stepping ? nested : _step;
+            const bool outermost = !_stepping;
+            _stepping = true;
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                call(o);
+                // A server's 101 waits until the owner has seen the connection
+                // open: a client that has it finds the connection in getClients().
+                if (!o.opened) _output.flushAndUpdate();
+            }
+            settle(o);
+            if (outermost) _stepping = false;
+        }
+        void settle(MachineOutput& o);
+        void applyTeardown(Teardown teardown);
         void startDraining();
-        // Reads to the peer's FIN (known to be in); false if it is not there yet.
-        bool readUntilPeerEof();
-        void finish(); // close the fd, leave the loop, release the owner
-        void onTransportLost(const std::string& reason);
-        void armCloseTimer();
-        void heartbeat();
-        void onPingDeadline();
-        void commitPendingFailure();
+        void finish(); // close the socket, leave the loop, release the owner
+        void syncTimer();
+        void onDeadline();
+        void readAvailable(); // the read loop, plain or TLS
+        void handleWritable();
+        void postPeerGone(); // after a failed write on another thread
 
         // The result of a send refused by the slow-consumer policy (closes first
         // for the Close policy). Without _mutex.
         WebSocketSendInfo refuseFull(size_t payloadSize, bool closeNow);
-
-        // Under _mutex
-        // Room for `bytes` more under the send-buffer limit, applying the slow
-        // consumer policy (may wait on _drained, or start a 1008 close).
-        bool admitLocked(std::unique_lock<std::mutex>& lock, size_t bytes, bool& closeNow);
-        // After appending to _out: write now, or leave it to the thread's send batch.
+        // After appending to the output: write now, or enlist in the thread's batch.
         void writeOrBatchLocked();
-        void writeDirectLocked(bool binary, const char* data, size_t size);
-        bool flushLocked();
-        ssize_t writeSomeLocked(const char* data, size_t size);
-        void queueLocked(const std::string& bytes);
-        void updateInterestLocked();
-        // Our side is done (Draining): TLS close_notify and FIN, once.
-        void shutdownWriteLocked();
 
         EventLoop& _loop;
         ConnectionOptions _options;
@@ -225,48 +211,20 @@ namespace ix::detail
         // Taken before _mutex by sendMessage: compression runs outside _mutex (the
         // loop thread keeps reading) yet frames leave in compression order.
         std::mutex _sendMutex;
-        DeflateAgreement _deflate;   // negotiated in the handshake (loop thread)
-        std::condition_variable _drained; // _out shrank (Block policy waits on it)
-        bool _batched = false;            // queued in a thread's send batch
+        // Under _mutex; phase changes happen on the loop thread only, which may
+        // therefore read the phase without it.
+        ConnectionMachine _machine;
+        OutputBuffer _output;          // under _mutex
+        std::unique_ptr<Stream> _stream; // set and reset under _mutex, on the loop thread
         int _fd = -1;
-        std::atomic<Phase> _phase {Phase::Resolving};
-        std::string _out;          // bytes not yet written
-        size_t _outOffset = 0;
-        bool _wantWrite = false;   // EPOLLOUT armed
-        bool _writeFailed = false;
         bool _registered = false;
-        bool _shutdownSent = false; // shutdownWriteLocked() ran
         bool _peerShutDown = false; // EPOLLRDHUP/EPOLLHUP seen: the peer's FIN is in (loop thread)
-        std::unique_ptr<WsSession> _session;
-        std::unique_ptr<TlsStream> _tls; // with options.tls; reset when the fd closes
-        bool _tlsPending = false;        // TLS handshake not finished yet (set under _mutex)
-        std::vector<SessionEvent> _events; // reused per step (loop thread)
+        std::unique_ptr<Dialer> _dialer; // client (loop thread)
 
-        // Handshake
-        std::unique_ptr<HttpHeadParser> _head;
-        std::string _clientKey;
-        addrinfo* _addresses = nullptr;
-        addrinfo* _nextAddress = nullptr;
-        std::string _connectError;
-        EventLoop::TimerId _handshakeTimer = 0;
-        EventLoop::TimerId _closeTimer = 0;
-        EventLoop::TimerId _pingTimer = 0;
-        bool _cancelled = false;
-        uint16_t _closeCode = 0;     // our Close, for a timed-out handshake
-        std::string _closeReason;
-        bool _pongReceived = true;
-        bool _peerActive = false;    // bytes received since the deadline was armed
-        EventLoop::TimerId _pingDeadlineTimer = 0; // pingTimeoutSecs after a heartbeat
-        // Server handshake hook: waiting for answerHandshake()
-        bool _awaitingHook = false;
-        std::string _pendingResponse; // the 101 to write on accept
-        WebSocketInitResult _pendingResult;
-        std::string _early;           // bytes that followed the request
-        uint64_t _heartbeatCount = 0;
-        // Delivered, not yet acknowledged. Atomic so that acknowledge() needs no
-        // loop wake-up unless a failure is waiting for it (_awaitingAcks).
-        std::atomic<size_t> _unacked {0};
-        std::atomic<bool> _awaitingAcks {false};
-        EventLoop::TimerId _failureTimer = 0;
+        // Loop thread
+        MachineOutput _step;    // reused by the outermost step (no allocation per read)
+        bool _stepping = false; // a step is being settled (owner code may start another)
+        EventLoop::TimerId _timer = 0;
+        TimePoint _timerAt = TimePoint::max();
     };
 } // namespace ix::detail

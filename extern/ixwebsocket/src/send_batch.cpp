@@ -1,6 +1,5 @@
 #include "send_batch.h"
 
-#include "connection.h"
 #include <vector>
 
 namespace ix::detail
@@ -10,16 +9,16 @@ namespace ix::detail
         struct Batch
         {
             bool active = false;
-            std::vector<std::shared_ptr<Connection>> pending;
+            std::vector<std::shared_ptr<BatchedWriter>> pending;
         };
         thread_local Batch tBatch;
     } // namespace
 
     bool sendBatchActive() { return tBatch.active; }
 
-    void sendBatchEnlist(std::shared_ptr<Connection> connection)
+    void sendBatchEnlist(std::shared_ptr<BatchedWriter> writer)
     {
-        tBatch.pending.push_back(std::move(connection));
+        tBatch.pending.push_back(std::move(writer));
     }
 
     void sendBatchBegin() { tBatch.active = true; }
@@ -28,9 +27,9 @@ namespace ix::detail
     {
         tBatch.active = false;
         // Flushing may run owner code that sends again: take the list first.
-        std::vector<std::shared_ptr<Connection>> pending;
+        std::vector<std::shared_ptr<BatchedWriter>> pending;
         pending.swap(tBatch.pending);
-        for (auto& conn : pending) conn->flushBatched();
+        for (auto& writer : pending) writer->flushBatched();
         pending.clear();
         if (tBatch.pending.capacity() == 0) tBatch.pending.swap(pending); // keep the allocation
     }

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 namespace ix::detail
 {
@@ -53,7 +54,7 @@ namespace ix::detail
             error = "cannot create a TLS session: " + takeOpenSslError("unknown error");
             return nullptr;
         }
-        std::unique_ptr<TlsStream> stream(new TlsStream(context, ssl));
+        std::unique_ptr<TlsStream> stream(new TlsStream(context, ssl, fd));
         if (SSL_set_fd(ssl, fd) != 1)
         {
             error = "cannot attach TLS to the socket: " + takeOpenSslError("unknown error");
@@ -151,7 +152,7 @@ namespace ix::detail
         }
     }
 
-    TlsStream::Result TlsStream::handshake(std::string& error)
+    TlsStream::Result TlsStream::stepHandshake(std::string& error)
     {
         if (_handshakeDone) return Result::Ok;
         ERR_clear_error();
@@ -173,7 +174,7 @@ namespace ix::detail
         return r;
     }
 
-    TlsStream::Result TlsStream::read(char* buf, size_t capacity, size_t& got, std::string& error)
+    TlsStream::Result TlsStream::readRecord(char* buf, size_t capacity, size_t& got, std::string& error)
     {
         got = 0;
         ERR_clear_error();
@@ -186,7 +187,7 @@ namespace ix::detail
         return r;
     }
 
-    TlsStream::Result TlsStream::write(const char* data, size_t size, size_t& written, std::string& error)
+    TlsStream::Result TlsStream::writeRecord(const char* data, size_t size, size_t& written, std::string& error)
     {
         written = 0;
         ERR_clear_error();
@@ -214,6 +215,58 @@ namespace ix::detail
     }
 
     bool TlsStream::hasBufferedInput() const { return SSL_has_pending(_ssl) == 1; }
+
+    Stream::ReadResult TlsStream::read(char* buf, size_t capacity, size_t& got, std::string& error)
+    {
+        got = 0;
+        Result r = Result::Ok;
+        while (got < capacity)
+        {
+            size_t one = 0;
+            r = readRecord(buf + got, capacity - got, one, error);
+            if (r != Result::Ok) break;
+            got += one;
+        }
+        switch (r)
+        {
+            case Result::Ok: return ReadResult::Full;
+            case Result::WantRead:
+            case Result::WantWrite: return ReadResult::Drained;
+            case Result::Closed: return ReadResult::Closed;
+            default: return ReadResult::Error;
+        }
+    }
+
+    Stream::WriteResult TlsStream::write(const char* data, size_t size, size_t& written)
+    {
+        std::string error;
+        switch (writeRecord(data, size, written, error))
+        {
+            case Result::Ok: return WriteResult::Ok;
+            case Result::WantRead:
+            case Result::WantWrite: return WriteResult::WouldBlock;
+            default: return WriteResult::Failed;
+        }
+    }
+
+    void TlsStream::shutdownWrite()
+    {
+        if (_shutdown) return;
+        _shutdown = true;
+        sendCloseNotify();
+        ::shutdown(fd(), SHUT_WR);
+    }
+
+    Stream::HandshakeResult TlsStream::handshake(std::string& error)
+    {
+        switch (stepHandshake(error))
+        {
+            case Result::Ok: return HandshakeResult::Done;
+            case Result::WantRead:
+            case Result::WantWrite: return HandshakeResult::Pending;
+            default: return HandshakeResult::Failed;
+        }
+    }
 
     std::string TlsStream::description() const
     {

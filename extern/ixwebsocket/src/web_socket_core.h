@@ -34,7 +34,7 @@ namespace ix::detail
         size_t maxMessageSize = 0;
         bool ackDeliveries = false;
         size_t sendBufferLimit = 0;
-        int slowConsumerPolicy = 0;
+        SlowConsumerPolicy slowConsumerPolicy = SlowConsumerPolicy::Drop;
         int sendTimeoutMs = 5000;
         std::atomic<int> handshakeTimeoutSecs {60};
         std::atomic<bool> autoReconnect {true};

@@ -187,6 +187,11 @@ namespace ix
         static void setLoopPassHook(LoopPassHook hook);
         // True on an engine thread (where event callbacks run).
         static bool onEngineThread();
+        // Client host names are resolved on a small pool of threads (a storm
+        // of reconnecting clients queues lookups): the threads alive now, and
+        // their bound.
+        static size_t getResolverThreadCount();
+        static size_t getResolverMaxThreads();
         // For the calling thread (not an engine thread): blocking calls
         // (startAndWait, connect, stop, a send blocked by the slow-consumer
         // policy, WebSocketServer::stop) wait in slices of a few tens of ms and
